@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv when it is
+# missing or stale (keyed to the sha256 of pyproject.toml), install the project, then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.pyproject.sha256
+
+.PHONY: venv run test lint bench clean-venv
+
+venv:
+	@want=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
+	have=$$(cat $(STAMP) 2>/dev/null); \
+	if [ ! -x $(PY) ] || [ "$$want" != "$$have" ]; then \
+		echo "creating $(VENV) (pyproject.toml changed or no venv)"; \
+		$(PYTHON) -m venv $(VENV) && \
+		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' && \
+		echo "$$want" > $(STAMP); \
+	fi
+
+run: venv
+	$(PY) -m unmask.cli.compare
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/ruff format --check src tests experiments
+
+bench: venv
+	$(PY) experiments/bench/samplers.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,176 @@
+"""Per-step sampler overhead with precomputed logits (no network), as a ratio to one log_softmax.
+
+For each vocabulary size, a fixed logits tensor [B, L, V] (B = 64, L = 256) is returned by a
+denoiser that costs nothing. For each sampler we time
+  - the first step (every position masked: the most work a step can do), and
+  - a whole trajectory of T steps (cosine schedule), divided by T (the mean step),
+and divide by the time of one ``torch.log_softmax`` over the same tensor (median of repeats).
+Peak extra memory is measured in a fresh subprocess per sampler (max RSS after the run minus
+max RSS after the logits exist), as a ratio to the logits' size.
+
+For context, ``reference_maskgit`` is a typical eager port of the MaskGIT step (log_softmax,
+Categorical sampling on the whole tensor, float32 Gumbel confidence), written here; it is not
+any repository's code.
+
+    python experiments/bench/samplers.py [--vocab 1024 8192] [--out experiments/bench/results/samplers.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from unmask.samplers import build
+
+BATCH, LENGTH, STEPS = 64, 256, 16
+SAMPLERS = {
+    "maskgit": {"alpha": 4.5},
+    "moment": {"alpha": 4.5},
+    "confidence": {},
+    "margin": {},
+    "entropy": {},
+    "random": {},
+    "halton": {"grid": (16, 16)},
+    "ancestral": {},
+}
+
+
+class PrecomputedLogits:
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits
+        self.seq_len, self.vocab_size = logits.shape[1:]
+
+    def __call__(self, tokens, cond=None):
+        return self.logits
+
+
+def reference_maskgit_step(logits: torch.Tensor, masked: torch.Tensor, k: int, alpha: float, g):
+    """A typical eager MaskGIT step: every op on the whole [B, L, V] tensor, float32 noise."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    sampled = torch.distributions.Categorical(logits=log_probs).sample()
+    confidence = log_probs.gather(-1, sampled[..., None]).squeeze(-1)
+    gumbel = -torch.log(-torch.log(torch.rand(confidence.shape, generator=g)))
+    confidence = torch.where(masked, confidence + alpha * gumbel, torch.inf * -1)
+    return sampled, confidence.topk(k, dim=-1).indices
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_logits(vocab: int) -> torch.Tensor:
+    """Standard normal logits times 3, made in place (no temporary that would inflate max RSS)."""
+    logits = torch.empty(BATCH, LENGTH, vocab)
+    return logits.normal_(generator=torch.Generator().manual_seed(0)).mul_(3.0)
+
+
+def time_vocab(vocab: int, repeats: int) -> dict:
+    logits = make_logits(vocab)
+    denoiser = PrecomputedLogits(logits)
+    base = median_time(lambda: torch.log_softmax(logits, dim=-1), repeats)
+    masked = torch.ones(BATCH, LENGTH, dtype=torch.bool)
+    first_k = LENGTH - math.floor(LENGTH * math.cos(math.pi / 2 / STEPS))  # cosine schedule, step 0
+    counts = torch.full((BATCH,), first_k, dtype=torch.long)
+    rows = {"log_softmax_seconds": base}
+    g = torch.Generator().manual_seed(0)
+    ref = median_time(lambda: reference_maskgit_step(logits, masked, first_k, 4.5, g), repeats)
+    rows["reference_maskgit"] = {"first_step_ratio": ref / base}
+    for name, params in SAMPLERS.items():
+        sampler = build(name, steps=STEPS, **params)
+        first = median_time(lambda s=sampler: s.step(logits, masked, counts, 0, g), repeats)
+        whole = median_time(lambda s=sampler: s.sample(denoiser, BATCH, generator=g), max(1, repeats // 2))
+        rows[name] = {"first_step_ratio": first / base, "mean_step_ratio": whole / STEPS / base}
+        print(
+            f"V={vocab} {name:12s} first {first / base:5.2f}x  mean {whole / STEPS / base:5.2f}x", flush=True
+        )
+    print(f"V={vocab} reference    first {ref / base:5.2f}x  (log_softmax {base * 1e3:.1f} ms)", flush=True)
+    return rows
+
+
+def max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def memory_worker(name: str, vocab: int) -> None:
+    """Run in a subprocess: print max-RSS growth of one full trajectory of ``name``."""
+    logits = make_logits(vocab)
+    logits.add_(0)  # touch every page
+    before = max_rss_bytes()
+    g = torch.Generator().manual_seed(0)
+    if name == "log_softmax":
+        torch.log_softmax(logits, dim=-1)
+    elif name == "reference_maskgit":
+        reference_maskgit_step(logits, torch.ones(BATCH, LENGTH, dtype=torch.bool), 10, 4.5, g)
+    else:
+        build(name, steps=STEPS, **SAMPLERS[name]).sample(PrecomputedLogits(logits), BATCH, generator=g)
+    print(json.dumps({"extra_bytes": max_rss_bytes() - before, "logits_bytes": logits.numel() * 4}))
+
+
+def memory_vocab(vocab: int) -> dict:
+    out = {}
+    for name in ["log_softmax", "reference_maskgit", *SAMPLERS]:
+        result = subprocess.run(
+            [sys.executable, __file__, "--memory-worker", name, str(vocab)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        record = json.loads(result.stdout.strip().splitlines()[-1])
+        out[name] = record["extra_bytes"] / record["logits_bytes"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vocab", type=int, nargs="+", default=[1024, 8192])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("experiments/bench/results/samplers.json"))
+    parser.add_argument("--memory-worker", nargs=2, metavar=("NAME", "VOCAB"))
+    args = parser.parse_args()
+    if args.memory_worker:
+        memory_worker(args.memory_worker[0], int(args.memory_worker[1]))
+        return
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "shape": {"batch": BATCH, "length": LENGTH, "steps": STEPS, "schedule": "cosine"},
+        "targets": {"maskgit_step": 3.0, "cts_step": 2.0, "extra_memory": 3.0},
+        "results": {},
+    }
+    for vocab in args.vocab:
+        timing = time_vocab(vocab, args.repeats)
+        memory = memory_vocab(vocab)
+        for name, ratio in memory.items():
+            timing.setdefault(name, {})["peak_extra_memory_ratio"] = ratio
+        report["results"][str(vocab)] = timing
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

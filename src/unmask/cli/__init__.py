@@ -1,0 +1,1 @@
+"""Command-line entry points (thin: compose the config, call the library, write results)."""

@@ -1,0 +1,1 @@
+"""Metrics. ``exact``: measures that need the data law exactly (oracle domains)."""

@@ -1,0 +1,38 @@
+"""Shared test denoisers."""
+
+from __future__ import annotations
+
+import torch
+
+
+class RandomNetDenoiser:
+    """A fixed random function of the tokens: embeddings -> mix over positions -> logits.
+
+    Deterministic, cheap, and dependent on every observed token, so samplers see logits that
+    change as tokens are revealed.
+    """
+
+    def __init__(self, vocab_size: int, seq_len: int, seed: int = 0, scale: float = 2.0):
+        g = torch.Generator().manual_seed(seed)
+        self.vocab_size, self.seq_len = vocab_size, seq_len
+        self.embed = torch.randn(vocab_size + 1, 8, generator=g)
+        self.mix = torch.randn(seq_len, seq_len, generator=g) / seq_len**0.5
+        self.out = torch.randn(8, vocab_size, generator=g) * scale
+        self.bias = torch.randn(seq_len, vocab_size, generator=g)
+        self.calls = 0
+
+    def __call__(self, tokens: torch.Tensor, cond=None) -> torch.Tensor:
+        self.calls += 1
+        h = torch.tanh(self.mix @ self.embed[tokens])  # [B, L, 8]
+        return h @ self.out + self.bias
+
+
+class FixedLogits:
+    """Returns the same logits whatever the tokens (a product law)."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits
+        self.seq_len, self.vocab_size = logits.shape[-2:]
+
+    def __call__(self, tokens: torch.Tensor, cond=None) -> torch.Tensor:
+        return self.logits.expand(tokens.shape[0], -1, -1)

@@ -1,0 +1,204 @@
+"""Invariants every sampler keeps, and the errors bad parameters get."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FixedLogits, RandomNetDenoiser
+from unmask.samplers import SAMPLERS, build, registered_samplers
+from unmask.samplers.choose import halton_order
+from unmask.samplers.schedules import MASKED_FRACTION, unmask_counts
+
+ALL = registered_samplers()
+FIXED_COUNT = [n for n in ALL if n != "ancestral"]
+
+
+def extra_params(name: str, length: int) -> dict:
+    return {"grid": None} if name == "halton" else {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(ALL),
+    length=st.integers(1, 12),
+    vocab=st.integers(1, 9),
+    batch=st.integers(1, 4),
+    data=st.data(),
+)
+def test_sampler_invariants(name, length, vocab, batch, data):
+    steps = data.draw(st.integers(1, length))
+    schedule = data.draw(st.sampled_from(sorted(MASKED_FRACTION)))
+    seed = data.draw(st.integers(0, 2**31))
+    given_mask = data.draw(st.lists(st.booleans(), min_size=length, max_size=length))
+    denoiser = RandomNetDenoiser(vocab, length, seed=seed % 97)
+    init = torch.full((batch, length), vocab, dtype=torch.long)
+    keep = torch.tensor(given_mask)
+    init[:, keep] = torch.randint(
+        0, vocab, (batch, int(keep.sum())), generator=torch.Generator().manual_seed(seed)
+    )
+    sampler = build(name, steps=steps, schedule=schedule, **extra_params(name, length))
+
+    out = sampler.sample(
+        denoiser, batch, generator=torch.Generator().manual_seed(seed), init=init, trace=True
+    )
+
+    assert out.tokens.shape == (batch, length)
+    assert ((out.tokens >= 0) & (out.tokens < vocab)).all(), "no mask ids left, all tokens real"
+    assert torch.equal(out.tokens[:, keep], init[:, keep]), "given tokens never change"
+    revealed = torch.zeros(batch, length, dtype=torch.long)
+    for record in out.trace:
+        valid = record.positions >= 0
+        for b in range(batch):
+            revealed[b, record.positions[b][valid[b]]] += 1
+        assert torch.equal(out.tokens.gather(1, record.positions.clamp(min=0))[valid], record.tokens[valid])
+    assert torch.equal(revealed, (~keep).long().expand(batch, -1)), "each masked position revealed once"
+    num_masked = int((~keep).sum())
+    if name != "ancestral":
+        expected = unmask_counts(torch.full((batch,), num_masked), steps, schedule)
+        per_step = {r.step: (r.positions >= 0).sum(dim=1) for r in out.trace}
+        for t in range(steps):
+            assert torch.equal(per_step.get(t, torch.zeros(batch, dtype=torch.long)), expected[:, t])
+        assert out.nfe == int((expected.sum(dim=0) > 0).sum())
+    else:
+        assert out.nfe == len(out.trace) <= steps
+    assert out.cost == out.nfe
+    again = sampler.sample(denoiser, batch, generator=torch.Generator().manual_seed(seed), init=init)
+    assert torch.equal(again.tokens, out.tokens), "same generator state, bit-identical output"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_nfe_equals_denoiser_calls_and_seeds_differ(name):
+    denoiser = RandomNetDenoiser(32, 24)
+    sampler = build(name, steps=6, **extra_params(name, 24))
+    a = sampler.sample(denoiser, 16, generator=torch.Generator().manual_seed(1))
+    assert a.nfe == denoiser.calls
+    b = sampler.sample(denoiser, 16, generator=torch.Generator().manual_seed(2))
+    if name not in ("confidence", "margin", "entropy", "halton"):
+        assert not torch.equal(a.tokens, b.tokens)
+
+
+def test_batch_rows_are_independent_of_batch_size_for_deterministic_orders():
+    # confidence order with a product law: row 0 of a batch of 1 and of 5 see the same logits
+    logits = torch.randn(1, 10, 6, generator=torch.Generator().manual_seed(0))
+    one = build("confidence", steps=10, temperature=1e-3).sample(
+        FixedLogits(logits), 1, generator=torch.Generator().manual_seed(0)
+    )
+    five = build("confidence", steps=10, temperature=1e-3).sample(
+        FixedLogits(logits), 5, generator=torch.Generator().manual_seed(0)
+    )
+    assert (five.tokens == one.tokens).all()
+
+
+def test_halton_order_is_a_spread_permutation():
+    order = halton_order(64, (8, 8))
+    assert sorted(order.tolist()) == list(range(64))
+    first4 = {(int(p) // 8, int(p) % 8) for p in order[:4]}
+    assert len({r // 4 for r, _ in first4}) == 2 and len({c // 4 for _, c in first4}) == 2, "quadrants"
+    assert sorted(halton_order(10).tolist()) == list(range(10))
+
+
+def test_halton_sampler_reveals_in_halton_order():
+    denoiser = RandomNetDenoiser(5, 16)
+    out = build("halton", steps=16, grid=(4, 4)).sample(
+        denoiser, 2, generator=torch.Generator().manual_seed(0), trace=True
+    )
+    order = torch.stack([r.positions[:, 0] for r in out.trace], dim=1)
+    assert torch.equal(order, halton_order(16, (4, 4)).expand(2, -1))
+
+
+# ---- bad input ------------------------------------------------------------------------------
+
+
+def test_unknown_sampler_lists_known_names():
+    with pytest.raises(ValueError, match="unknown sampler 'foo'; known: ancestral, confidence"):
+        build("foo")
+
+
+def test_unknown_parameter_is_named():
+    with pytest.raises(ValueError, match=r"no parameter 'beta'.*alpha"):
+        build("moment", beta=2.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("random", {"steps": 0}, "steps=0"),
+        ("maskgit", {"steps": 2.5}, "steps=2.5"),
+        ("confidence", {"temperature": 0.0}, "temperature=0.0"),
+        ("moment", {"temperature": -1.0}, "temperature=-1.0"),
+        ("moment", {"alpha": 0.0}, "alpha=0.0"),
+        ("maskgit", {"alpha": -2.0}, "alpha=-2.0"),
+        ("maskgit", {"alpha": math.nan}, "alpha=nan"),
+        ("moment", {"token_temperature": 0.0}, "token_temperature=0.0"),
+        ("entropy", {"schedule": "cubic"}, "schedule='cubic'"),
+        ("halton", {"grid": (0, 4)}, "grid="),
+    ],
+)
+def test_bad_parameters_raise_value_error_naming_them(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        build(name, **params)
+
+
+@pytest.mark.parametrize("name", FIXED_COUNT)
+def test_steps_beyond_length_are_rejected_before_any_call(name):
+    denoiser = RandomNetDenoiser(4, 8)
+    with pytest.raises(ValueError, match=r"steps=9 exceeds the sequence length L=8"):
+        build(name, steps=9).sample(denoiser, 1, generator=torch.Generator())
+    assert denoiser.calls == 0
+
+
+def test_halton_grid_that_does_not_match_length():
+    with pytest.raises(ValueError, match=r"grid=\(3, 3\) has 9 cells but the sequence length is 16"):
+        build("halton", steps=4, grid=(3, 3)).sample(RandomNetDenoiser(4, 16), 1, generator=torch.Generator())
+
+
+class BadAtStep:
+    """Returns good logits, except at call ``bad_call`` where it returns ``kind``."""
+
+    def __init__(self, kind: str, bad_call: int):
+        self.inner = RandomNetDenoiser(6, 12)
+        self.vocab_size, self.seq_len = 6, 12
+        self.kind, self.bad_call, self.calls = kind, bad_call, 0
+
+    def __call__(self, tokens, cond=None):
+        logits = self.inner(tokens)
+        self.calls += 1
+        if self.calls - 1 == self.bad_call:
+            if self.kind == "nan":
+                logits = logits.clone()
+                logits[:, :, 2] = float("nan")
+            else:
+                logits = logits[:, :, :-1]
+        return logits
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_nan_logits_name_the_step(name):
+    with pytest.raises(ValueError, match=r"NaN or infinite logits at step 2"):
+        build(name, steps=6, **extra_params(name, 12)).sample(
+            BadAtStep("nan", 2), 2, generator=torch.Generator().manual_seed(0)
+        )
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_wrong_logit_shape_names_the_step(name):
+    with pytest.raises(ValueError, match=r"shape \(2, 12, 5\) at step 0; expected \(2, 12, 6\)"):
+        build(name, steps=4).sample(BadAtStep("shape", 0), 2, generator=torch.Generator())
+
+
+def test_init_with_wrong_shape_or_ids():
+    sampler = build("random", steps=2)
+    with pytest.raises(ValueError, match="init has shape"):
+        sampler.sample(RandomNetDenoiser(4, 8), 2, generator=torch.Generator(), init=torch.zeros(2, 7).long())
+    with pytest.raises(ValueError, match=r"init holds ids outside 0\.\.4"):
+        sampler.sample(RandomNetDenoiser(4, 8), 1, generator=torch.Generator(), init=torch.full((1, 8), 5))
+
+
+def test_every_registered_sampler_is_a_frozen_dataclass():
+    for cls in SAMPLERS.values():
+        sampler = cls()
+        with pytest.raises(AttributeError):
+            sampler.steps = 3
