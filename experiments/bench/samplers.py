@@ -5,8 +5,8 @@ denoiser that costs nothing. For each sampler we time
   - the first step (every position masked: the most work a step can do), and
   - a whole trajectory of T steps (cosine schedule), divided by T (the mean step),
 and divide by the time of one ``torch.log_softmax`` over the same tensor (median of repeats).
-Peak extra memory is measured in a fresh subprocess per sampler (max RSS after the run minus
-max RSS after the logits exist), as a ratio to the logits' size.
+Peak extra memory is measured in a fresh subprocess per sampler (peak RSS after the run minus
+peak RSS once the logits exist), as a ratio to the logits' size.
 
 For context, ``reference_maskgit`` is a typical eager port of the MaskGIT step (log_softmax,
 Categorical sampling on the whole tensor, float32 Gumbel confidence), written here; it is not
@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -104,7 +103,12 @@ def time_vocab(vocab: int, repeats: int) -> dict:
 
 
 def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident set of this process image (VmHWM). ``ru_maxrss`` is not used: Linux keeps
+    it across exec, so a worker started by a large parent would inherit the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def memory_worker(name: str, vocab: int) -> None:

@@ -1,0 +1,65 @@
+"""The first main job runs as a real Hydra app and writes a complete results.json."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_compare(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "unmask.cli.compare", f"hydra.run.dir={tmp_path}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_compare_writes_results_for_every_sampler_and_step(tmp_path):
+    result = run_compare(
+        tmp_path,
+        "num_samples=40",
+        "batch_size=16",
+        "steps=[2,L]",
+        "oracle.height=4",
+        "oracle.width=4",
+        "samplers.halton.grid=[4,4]",
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "results.json").read_text())
+    rows = record["rows"]
+    assert rows[0]["sampler"] == "exact samples"
+    labels = {
+        "ancestral",
+        "random",
+        "confidence",
+        "margin",
+        "entropy",
+        "halton",
+        "moment",
+        "moment_t1",
+        "maskgit",
+    }
+    assert {(r["sampler"], r["steps"]) for r in rows[1:]} == {(s, n) for s in labels for n in (2, 16)}
+    for r in rows[1:]:
+        assert r["nll"] > 0
+        assert r["nfe"] == r["steps"] or (r["sampler"] == "ancestral" and r["nfe"] <= r["steps"])
+    assert "exact NLL" in result.stdout
+    assert not list(tmp_path.glob("*.tmp")), "results are written atomically"
+
+
+def test_bad_steps_entry_fails_before_compute_naming_it(tmp_path):
+    result = run_compare(tmp_path, "steps=[4,100]")
+    assert result.returncode != 0
+    assert "steps entry 100 must be an integer in [1, 64]" in result.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_bad_sampler_parameter_is_named_with_its_label(tmp_path):
+    result = run_compare(tmp_path, "samplers.moment.alpha=-1")
+    assert result.returncode != 0
+    assert "samplers.moment: alpha=-1" in result.stderr
+    assert not (tmp_path / "results.json").exists()
