@@ -45,6 +45,7 @@ class StepRecord:
     step: int
     positions: torch.Tensor  # [B, k_max]
     tokens: torch.Tensor  # [B, k_max]
+    substep: int = 0  # partial caching reveals a step's positions in several sub-steps
 
 
 @dataclass
@@ -168,7 +169,12 @@ class Trajectory:
         return logits
 
     def commit(
-        self, step: int, positions: torch.Tensor, valid: torch.Tensor, new_tokens: torch.Tensor
+        self,
+        step: int,
+        positions: torch.Tensor,
+        valid: torch.Tensor,
+        new_tokens: torch.Tensor,
+        substep: int = 0,
     ) -> None:
         """Write ``new_tokens`` (one per valid entry, row-major) at ``positions`` and unmask them."""
         rows = flat_rows(positions, valid, self.length)
@@ -179,7 +185,7 @@ class Trajectory:
         if self.records is not None:
             placed = torch.full(positions.shape, -1, dtype=torch.long, device=self.device)
             placed[valid] = new_tokens
-            self.records.append(StepRecord(step, torch.where(valid, positions, -1), placed))
+            self.records.append(StepRecord(step, torch.where(valid, positions, -1), placed, substep))
 
     def output(self) -> SampleOutput:
         if self.masked.any():

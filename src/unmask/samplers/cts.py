@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from unmask.samplers.base import Denoiser, StepSampler, check_positive
+from unmask.samplers.caching import sample_with_partial_caching
 from unmask.samplers.choose import (
     flat_rows,
     halton_order,
@@ -49,7 +50,26 @@ def moment_beta(alpha_t: float) -> float:
 
 @dataclass(frozen=True)
 class ChooseThenSample(StepSampler):
-    """Base of the CTS samplers; subclasses define ``position_scores`` (and token temperature)."""
+    """Base of the CTS samplers; subclasses define ``position_scores`` (and token temperature).
+
+    ``substeps`` (``r``): partial caching (``caching.py``); 1 = off.
+    """
+
+    substeps: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
+            raise ValueError(f"substeps={self.substeps!r} must be an integer >= 1 (1 = no partial caching)")
+
+    def sample(self, denoiser, batch_size, *, generator, cond=None, init=None, trace=False):
+        if self.substeps == 1:
+            return super().sample(
+                denoiser, batch_size, generator=generator, cond=cond, init=init, trace=trace
+            )
+        return sample_with_partial_caching(
+            self, denoiser, batch_size, generator=generator, cond=cond, init=init, trace=trace
+        )
 
     def position_scores(
         self, logits: torch.Tensor, rows: torch.Tensor, step: int, generator: torch.Generator

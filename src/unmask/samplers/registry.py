@@ -14,6 +14,7 @@ from unmask.samplers.cts import (
     MomentSampler,
     RandomSampler,
 )
+from unmask.samplers.hybrid import HybridSampler
 from unmask.samplers.maskgit import MaskGITSampler
 
 SAMPLERS: dict[str, type] = {
@@ -25,6 +26,7 @@ SAMPLERS: dict[str, type] = {
     "halton": HaltonSampler,
     "moment": MomentSampler,
     "maskgit": MaskGITSampler,
+    "hybrid": HybridSampler,
 }
 
 

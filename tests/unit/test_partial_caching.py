@@ -1,0 +1,97 @@
+"""Partial caching: chunking, exact NFE and cost accounting, fallback for plain denoisers."""
+
+import pytest
+import torch
+
+from conftest import RandomNetDenoiser
+from unmask.models.oracle import ProductMixture
+from unmask.models.transformer import MaskedTransformer
+from unmask.samplers import build
+from unmask.samplers.caching import chunk_bounds
+from unmask.samplers.schedules import unmask_counts
+
+CTS = ["moment", "confidence", "margin", "entropy", "random", "halton", "hybrid"]
+
+
+class CountingPartial:
+    """Wraps a ``MaskedTransformer`` and records every encode and refresh."""
+
+    def __init__(self, model):
+        self.model, self.vocab_size, self.seq_len = model, model.vocab_size, model.seq_len
+        self.encodes, self.refresh_rows = 0, []
+
+    def __call__(self, tokens, cond=None):
+        raise AssertionError("partial caching must call encode, not __call__")
+
+    def encode(self, tokens, cond=None):
+        self.encodes += 1
+        with torch.no_grad():
+            return self.model.encode(tokens, cond)
+
+    def refresh(self, tokens, rows, cache, cond=None):
+        self.refresh_rows.append(rows.shape[1])
+        with torch.no_grad():
+            return self.model.refresh(tokens, rows, cache, cond)
+
+
+def test_chunk_bounds_split_counts_near_equally_larger_first():
+    bounds = chunk_bounds(torch.tensor([7, 2, 0]), 3)
+    assert bounds.tolist() == [[0, 3, 5, 7], [0, 1, 2, 2], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("name", CTS)
+@pytest.mark.parametrize("substeps", [2, 4, 100])
+def test_nfe_and_cost_are_exact(name, substeps):
+    torch.manual_seed(0)
+    model = CountingPartial(MaskedTransformer(9, 16, width=32, depth=2, heads=2).eval())
+    params = {"grid": (4, 4)} if name in ("halton", "hybrid") else {}
+    out = build(name, steps=4, substeps=substeps, **params).sample(
+        model, 3, generator=torch.Generator().manual_seed(0), trace=True
+    )
+    counts = unmask_counts(torch.tensor([16]), 4, "cosine")[0]
+    assert out.nfe == model.encodes == 4
+    # per step: chunks r = min(substeps, k); refresh j needs k - (start of chunk j) rows
+    expected_rows = []
+    for k in counts.tolist():
+        r = min(substeps, k)
+        bounds = chunk_bounds(torch.tensor([k]), r)[0].tolist()
+        expected_rows += [k - bounds[j] for j in range(r - 1)]
+    assert model.refresh_rows == expected_rows
+    assert out.cost == pytest.approx(4 + sum(expected_rows) / 16, abs=1e-12)
+    assert sorted(r.substep for r in out.trace if r.step == 0) == list(range(min(substeps, int(counts[0]))))
+    assert ((out.tokens >= 0) & (out.tokens < 9)).all()
+
+
+def test_plain_denoiser_falls_back_to_counted_full_calls():
+    denoiser = RandomNetDenoiser(6, 12)
+    out = build("confidence", steps=3, substeps=2).sample(
+        denoiser, 2, generator=torch.Generator().manual_seed(0)
+    )
+    assert out.nfe == denoiser.calls == 6  # one full call per step + one per refresh
+    assert out.cost == 6
+
+
+def test_substeps_one_is_the_plain_sampler_bit_for_bit():
+    oracle = ProductMixture.image_like(4, 4, vocab_size=8, components=3)
+    a = build("moment", steps=5).sample(oracle, 8, generator=torch.Generator().manual_seed(3))
+    b = build("moment", steps=5, substeps=1).sample(oracle, 8, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a.tokens, b.tokens) and a.cost == b.cost == 5
+
+
+def test_partial_caching_keeps_given_tokens_and_is_deterministic():
+    oracle = ProductMixture.image_like(4, 4, vocab_size=8, components=3)
+    init = torch.full((3, 16), 8)
+    init[:, :5] = torch.tensor([1, 2, 3, 4, 5])
+    init[1, 5:9] = 0  # rows with different numbers of masked positions
+    sampler = build("entropy", steps=3, substeps=3)
+    a = sampler.sample(oracle, 3, generator=torch.Generator().manual_seed(4), init=init)
+    b = sampler.sample(oracle, 3, generator=torch.Generator().manual_seed(4), init=init)
+    assert torch.equal(a.tokens, b.tokens)
+    assert torch.equal(a.tokens[init != 8], init[init != 8])
+    assert (a.tokens < 8).all()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_substeps_is_named(bad):
+    with pytest.raises(ValueError, match="substeps="):
+        build("moment", steps=4, substeps=bad)
