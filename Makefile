@@ -29,6 +29,7 @@ lint: venv
 
 bench: venv
 	$(PY) experiments/bench/samplers.py
+	$(PY) experiments/bench/partial_cache.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,14 +21,14 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+from timing import median_time
 
+from unmask.io import write_json_atomic
 from unmask.samplers import build
 
 BATCH, LENGTH, STEPS = 64, 256, 16
@@ -61,16 +61,6 @@ def reference_maskgit_step(logits: torch.Tensor, masked: torch.Tensor, k: int, a
     gumbel = -torch.log(-torch.log(torch.rand(confidence.shape, generator=g)))
     confidence = torch.where(masked, confidence + alpha * gumbel, torch.inf * -1)
     return sampled, confidence.topk(k, dim=-1).indices
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def make_logits(vocab: int) -> torch.Tensor:
@@ -169,10 +159,7 @@ def main() -> None:
         for name, ratio in memory.items():
             timing.setdefault(name, {})["peak_extra_memory_ratio"] = ratio
         report["results"][str(vocab)] = timing
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(args.out)
+    write_json_atomic(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -27,6 +27,7 @@ def test_compare_writes_results_for_every_sampler_and_step(tmp_path):
         "oracle.height=4",
         "oracle.width=4",
         "samplers.halton.grid=[4,4]",
+        "samplers.hybrid.grid=[4,4]",
     )
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "results.json").read_text())
@@ -42,11 +43,16 @@ def test_compare_writes_results_for_every_sampler_and_step(tmp_path):
         "moment",
         "moment_t1",
         "maskgit",
+        "moment_cached",
+        "hybrid",
     }
     assert {(r["sampler"], r["steps"]) for r in rows[1:]} == {(s, n) for s in labels for n in (2, 16)}
     for r in rows[1:]:
         assert r["nll"] > 0
         assert r["nfe"] == r["steps"] or (r["sampler"] == "ancestral" and r["nfe"] <= r["steps"])
+        # partial caching costs extra only when a step reveals more than one position
+        cached = r["sampler"] == "moment_cached" and r["steps"] < 16
+        assert r["cost"] >= r["nfe"] and (r["cost"] > r["nfe"]) == cached
     assert "exact NLL" in result.stdout
     assert not list(tmp_path.glob("*.tmp")), "results are written atomically"
 

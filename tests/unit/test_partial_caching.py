@@ -95,3 +95,29 @@ def test_partial_caching_keeps_given_tokens_and_is_deterministic():
 def test_bad_substeps_is_named(bad):
     with pytest.raises(ValueError, match="substeps="):
         build("moment", steps=4, substeps=bad)
+
+
+def test_issue_examples_run_on_the_transformer_and_on_the_oracles():
+    from unmask.models.oracle import HiddenMarkov, TabularJoint
+
+    torch.manual_seed(0)
+    transformer = MaskedTransformer(16, 64, width=32, depth=2, heads=2).eval()
+    denoisers = [
+        transformer,
+        ProductMixture.image_like(8, 8, vocab_size=16, components=3),
+        HiddenMarkov.random(seq_len=64, vocab_size=16, states=4),
+    ]
+    samplers = [
+        build("moment", steps=8, substeps=4),
+        build("hybrid", steps=8, gamma=0.5, explore="halton", grid=(8, 8)),
+    ]
+    for denoiser in denoisers:
+        for sampler in samplers:
+            with torch.no_grad():
+                out = sampler.sample(denoiser, 2, generator=torch.Generator().manual_seed(0))
+            assert out.tokens.shape == (2, 64) and (out.tokens < 16).all()
+    tiny = TabularJoint.random(3, 4, torch.Generator().manual_seed(0))
+    out = build("hybrid", steps=2, gamma=0.5, explore="halton", grid=(2, 2), substeps=2).sample(
+        tiny, 5, generator=torch.Generator().manual_seed(0)
+    )
+    assert (out.tokens < 3).all()

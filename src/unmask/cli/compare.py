@@ -9,9 +9,7 @@ it is sharper (lower temperature) than the data law, above it is noisier or wron
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build
 
@@ -68,13 +67,13 @@ def run_comparison(cfg: DictConfig) -> dict:
     for steps in step_counts:
         for label, sampler in build_samplers(spec, steps).items():
             start = time.perf_counter()
-            batches, nfe = [], 0
+            batches, nfe, cost = [], 0, 0.0
             for b, first in enumerate(range(0, cfg.num_samples, cfg.batch_size)):
                 size = min(cfg.batch_size, cfg.num_samples - first)
                 generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + b)
                 out = sampler.sample(oracle, size, generator=generator)
                 batches.append(out.tokens)
-                nfe = max(nfe, out.nfe)
+                nfe, cost = max(nfe, out.nfe), max(cost, out.cost)
             score = nll(oracle, torch.cat(batches))
             seconds = time.perf_counter() - start
             rows.append(
@@ -84,6 +83,7 @@ def run_comparison(cfg: DictConfig) -> dict:
                     "nll": score.mean,
                     "stderr": score.stderr,
                     "nfe": nfe,
+                    "cost": cost,
                     "seconds": seconds,
                 }
             )
@@ -101,18 +101,12 @@ def run_comparison(cfg: DictConfig) -> dict:
     }
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-
-
 def print_table(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"exact NLL under {result['oracle']['class']} (nats/sequence; lower = sharper)")
-    for column in ("sampler", "steps", "NLL", "± s.e.", "NFE"):
+    for column in ("sampler", "steps", "NLL", "± s.e.", "NFE", "cost"):
         table.add_column(column, justify="left" if column == "sampler" else "right")
     for row in result["rows"]:
         table.add_row(
@@ -121,6 +115,7 @@ def print_table(result: dict) -> None:
             f"{row['nll']:.2f}",
             f"{row['stderr']:.2f}",
             str(row.get("nfe", "-")),
+            f"{row['cost']:.2f}" if "cost" in row else "-",
         )
     Console().print(table)
 
