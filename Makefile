@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyproject.sha256
 
-.PHONY: venv run test lint bench clean-venv
+.PHONY: venv run test lint bench data pretrain clean-venv
 
 venv:
 	@want=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
@@ -30,6 +30,17 @@ lint: venv
 bench: venv
 	$(PY) experiments/bench/samplers.py
 	$(PY) experiments/bench/partial_cache.py
+
+data: venv
+	$(PY) -m unmask.data.prepare
+
+# Reproduces the shipped checkpoints in src/unmask/checkpoints (see README for the measured time).
+pretrain: data
+	$(PY) -m unmask.cli.train pretrain=mnist_classifier ship=true
+	$(PY) -m unmask.cli.train pretrain=mnist_vq ship=true
+	$(PY) -m unmask.cli.train pretrain=mnist ship=true & mnist=$$!; \
+	$(PY) -m unmask.cli.train pretrain=shakespeare ship=true; text=$$?; \
+	wait $$mnist && [ $$text -eq 0 ]
 
 clean-venv:
 	rm -rf $(VENV)

@@ -88,9 +88,16 @@ class TabularJoint(_Oracle):
 
     @classmethod
     def random(
-        cls, vocab_size: int, seq_len: int, generator: torch.Generator, concentration: float = 0.5
+        cls,
+        vocab_size: int,
+        seq_len: int,
+        generator: torch.Generator | None = None,
+        concentration: float = 0.5,
+        seed: int = 0,
     ) -> TabularJoint:
-        """A joint drawn from a symmetric Dirichlet(``concentration``) over all sequences."""
+        """A joint drawn from a symmetric Dirichlet(``concentration``) over all sequences
+        (``generator``, or a fresh one seeded with ``seed``)."""
+        generator = generator if generator is not None else torch.Generator().manual_seed(seed)
         gamma = torch._standard_gamma(
             torch.full((vocab_size**seq_len,), concentration, dtype=torch.float64), generator=generator
         )
@@ -146,10 +153,11 @@ class ProductMixture(_Oracle):
         components: int = 8,
         generator: torch.Generator | None = None,
         sharpness: float = 2.0,
+        seed: int = 0,
     ) -> ProductMixture:
         """Components are smooth random intensity fields; each pixel is a discretised Gaussian
         around its component's intensity (width ``vocab_size / (4 * sharpness)``)."""
-        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        g = generator if generator is not None else torch.Generator().manual_seed(seed)
         rows = torch.linspace(0, 1, height, dtype=torch.float64)
         cols = torch.linspace(0, 1, width, dtype=torch.float64)
         field = torch.zeros(components, height, width, dtype=torch.float64)
@@ -209,9 +217,10 @@ class HiddenMarkov(_Oracle):
         states: int = 6,
         generator: torch.Generator | None = None,
         concentration: float = 0.3,
+        seed: int = 0,
     ) -> HiddenMarkov:
         """Rows of the transition and emission matrices drawn from Dirichlet(``concentration``)."""
-        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        g = generator if generator is not None else torch.Generator().manual_seed(seed)
 
         def dirichlet(*shape: int) -> torch.Tensor:
             x = torch._standard_gamma(torch.full(shape, concentration, dtype=torch.float64), generator=g)

@@ -1,0 +1,355 @@
+"""``unmask-eval``: one evaluation = model x sampler x hardware, composed by Hydra.
+
+Flow: validate the whole config (before any process group or compute) -> ``Trainer.predict``
+over batch indices with ``SamplingEvaluator`` (shards on disk, one per batch) -> on rank 0:
+join the shards in batch order, compute the metrics of the model's domain, write
+``results.json`` (atomically, last), the samples (``samples.pt``, plus ``samples.png`` for
+images or ``samples.jsonl`` for text) and log the same numbers to W&B (``logger=wandb``).
+Bad input exits with status 2 and one line naming the key (``HYDRA_FULL_ERROR=1`` for a trace).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from unmask.io import git_sha, write_json_atomic
+from unmask.metrics.exact import compare_to_joint, nll, reference_nll
+from unmask.metrics.text import text_statistics
+from unmask.models.oracle import TabularJoint
+
+log = logging.getLogger("unmask.eval")
+CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+DOMAIN_METRICS = {
+    "oracle": ("exact_nll", "joint_distance"),
+    "image": ("fid_mnist",),
+    "text": ("text_stats",),
+    "tokens": (),
+}
+ALL_METRICS = ("exact_nll", "joint_distance", "text_stats", "fid_mnist")
+
+
+class ConfigError(ValueError):
+    """Bad input found before any compute."""
+
+
+def domain_of(model: Any) -> str:
+    if hasattr(model, "log_prob") and hasattr(model, "sample"):
+        return "oracle"
+    if hasattr(model, "vq"):
+        return "image"
+    if hasattr(model, "tokenizer"):
+        return "text"
+    return "tokens"
+
+
+def select_metrics(requested: Any, domain: str, model: Any) -> list[str]:
+    supported = list(DOMAIN_METRICS[domain])
+    if domain == "oracle" and not isinstance(model, TabularJoint):
+        supported.remove("joint_distance")
+    if "fid_mnist" in supported:
+        from unmask.models.checkpoint import available
+
+        if "mnist_classifier" not in available():
+            supported.remove("fid_mnist")  # the classifier behind it is not shipped here
+    if requested == "auto":
+        return supported
+    names = [requested] if isinstance(requested, str) else list(requested)
+    for name in names:
+        if name not in ALL_METRICS:
+            raise ConfigError(f"metrics: unknown metric {name!r}; known: {', '.join(ALL_METRICS)} (or auto)")
+        if name not in supported:
+            raise ConfigError(
+                f"metrics: {name!r} needs another domain; model is a {domain} model, which supports "
+                f"{', '.join(supported) or 'no metric yet'}"
+            )
+    return names
+
+
+def build_run(cfg: DictConfig) -> tuple[Any, Any, str, list[str]]:
+    """Validate and instantiate; every failure is a ``ConfigError`` naming the key."""
+    for key in ("num_samples", "batch_size"):
+        value = cfg.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key}={value!r} must be an integer >= 1")
+    if cfg.hardware.devices < 1 or cfg.hardware.num_nodes < 1:
+        raise ConfigError(f"hardware.devices={cfg.hardware.devices} and hardware.num_nodes must be >= 1")
+    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
+        raise ConfigError("hardware.accelerator=gpu but no GPU is visible; use hardware=cpu or hardware=ddp")
+    try:
+        sampler = instantiate(cfg.sampler)
+    except Exception as err:  # Hydra wraps the ValueError of the builder
+        raise ConfigError(f"sampler: {root_message(err)}") from None
+    try:
+        model = instantiate(cfg.model)
+    except Exception as err:
+        raise ConfigError(f"model: {root_message(err)}") from None
+    try:
+        sampler.check_denoiser(model)
+    except ValueError as err:
+        raise ConfigError(
+            f"sampler incompatible with model (L={model.seq_len}, V={model.vocab_size}): {err}"
+        ) from None
+    domain = domain_of(model)
+    return (
+        model,
+        sampler,
+        domain,
+        select_metrics(OmegaConf.to_container(cfg, resolve=True)["metrics"], domain, model),
+    )
+
+
+def root_message(err: BaseException) -> str:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def compute_metrics(names: list[str], model: Any, tokens: torch.Tensor, seed: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if "exact_nll" in names:
+        score, reference = nll(model, tokens), reference_nll(model, tokens.shape[0], seed)
+        out |= {"nll": score.mean, "nll_stderr": score.stderr, "reference_nll": reference.mean}
+    if "joint_distance" in names:
+        comparison = compare_to_joint(model, tokens)
+        out |= {
+            "tv": comparison.tv,
+            "kl": comparison.kl,
+            "g_test_p_value": comparison.p_value,
+            "exact_tv_q99": comparison.exact_tv_q99,
+        }
+    if "text_stats" in names:
+        out |= text_statistics(tokens, model.vocab_size)
+    if "fid_mnist" in names:
+        from unmask.metrics.fid import MNISTFeatureFID
+
+        out |= MNISTFeatureFID()(model.decode(tokens))
+    return out
+
+
+def versions() -> dict[str, str]:
+    import hydra as hydra_module
+    import lightning as L
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "hydra": hydra_module.__version__,
+    }
+
+
+def save_samples(run_dir: Path, model: Any, domain: str, tokens: torch.Tensor) -> list[str]:
+    written = ["samples.pt"]
+    tmp = run_dir / "samples.pt.tmp"
+    torch.save(tokens, tmp)
+    os.replace(tmp, run_dir / "samples.pt")
+    if domain == "image":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        images = model.decode(tokens[:64])
+        cols = 8
+        rows = -(-images.shape[0] // cols)
+        grid = torch.ones(rows * 29, cols * 29)
+        for i, image in enumerate(images):
+            r, c = divmod(i, cols)
+            grid[r * 29 : r * 29 + 28, c * 29 : c * 29 + 28] = image
+        plt.imsave(run_dir / "samples.tmp.png", grid.numpy(), cmap="gray", vmin=0, vmax=1)
+        os.replace(run_dir / "samples.tmp.png", run_dir / "samples.png")
+        written.append("samples.png")
+    if domain == "text":
+        lines = [json.dumps({"index": i, "text": t}) for i, t in enumerate(model.decode(tokens))]
+        (run_dir / "samples.jsonl.tmp").write_text("\n".join(lines) + "\n")
+        os.replace(run_dir / "samples.jsonl.tmp", run_dir / "samples.jsonl")
+        written.append("samples.jsonl")
+    return written
+
+
+def wandb_logger(cfg: DictConfig, run_dir: Path):
+    from lightning.pytorch.loggers import WandbLogger
+
+    mode = (
+        cfg.logger.mode
+        or os.environ.get("WANDB_MODE")
+        or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    )
+    return WandbLogger(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        group=cfg.logger.group,
+        tags=list(cfg.logger.tags),
+        job_type=cfg.logger.job_type,
+        save_dir=str(run_dir),
+        mode=mode,
+    )
+
+
+def log_to_wandb(cfg: DictConfig, run_dir: Path, results: dict, files: list[str], model: Any) -> None:
+    logger = wandb_logger(cfg, run_dir)
+    try:
+        logger.log_hyperparams(results["config"])
+        logger.log_metrics(
+            {f"eval/{k}": v for k, v in results["metrics"].items()}
+            | {f"cost/{k}": v for k, v in results["cost"].items()}
+        )
+        if "samples.png" in files:
+            logger.log_image(key="samples", images=[str(run_dir / "samples.png")])
+        if "samples.jsonl" in files:
+            texts = [
+                json.loads(line)["text"] for line in (run_dir / "samples.jsonl").read_text().splitlines()[:32]
+            ]
+            logger.log_text(key="samples", columns=["text"], data=[[t] for t in texts])
+        results["wandb"] = {
+            "mode": logger.experiment.settings.mode,
+            "run_id": logger.experiment.id,
+            "dir": str(logger.experiment.dir),
+        }
+    finally:
+        import wandb
+
+        wandb.finish()
+
+
+def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    model, sampler, domain, metric_names = build_run(cfg)
+    # Lightning is imported only once the configuration is known to be good: bad input fails fast
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from unmask.lightning.eval_module import (
+        BatchIndices,
+        RankBatches,
+        SamplingEvaluator,
+        num_batches,
+        read_shards,
+    )
+
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    count = num_batches(cfg.num_samples, cfg.batch_size)
+    shard_dir = run_dir / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    module = SamplingEvaluator(model, sampler, cfg.num_samples, cfg.batch_size, cfg.seed, shard_dir)
+    interactive = sys.stderr.isatty() and not os.environ.get("CI")
+    callbacks = []
+    if interactive:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    trainer = L.Trainer(
+        accelerator=cfg.hardware.accelerator,
+        devices=cfg.hardware.devices,
+        num_nodes=cfg.hardware.num_nodes,
+        strategy=cfg.hardware.strategy,
+        precision=cfg.hardware.precision,
+        logger=False,
+        use_distributed_sampler=False,
+        enable_progress_bar=interactive,
+        callbacks=callbacks,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    start = time.perf_counter()
+
+    def predict_loader() -> DataLoader:
+        rank_batches = RankBatches(count, trainer.global_rank, trainer.world_size)
+        return DataLoader(BatchIndices(count), batch_size=1, sampler=rank_batches, num_workers=0)
+
+    module.predict_dataloader = predict_loader
+    trainer.predict(module, return_predictions=False)
+    trainer.strategy.barrier()
+    if not trainer.is_global_zero:
+        return None
+    wall = time.perf_counter() - start
+    shards = read_shards(shard_dir, count)
+    tokens = torch.cat([s["tokens"] for s in shards])
+    metrics = compute_metrics(metric_names, model, tokens, cfg.seed)
+    nfe = [s["nfe"] for s in shards]
+    cost_fe = [s["cost"] for s in shards]
+    results = {
+        "status": "complete",
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "domain": domain,
+        "metrics": metrics,
+        "cost": {
+            "nfe": sum(n * s["tokens"].shape[0] for n, s in zip(nfe, shards, strict=True)) / tokens.shape[0],
+            "forward_equivalents": sum(c * s["tokens"].shape[0] for c, s in zip(cost_fe, shards, strict=True))
+            / tokens.shape[0],
+            "wall_seconds": wall,
+            "sampling_seconds": sum(s["seconds"] for s in shards),
+            # from the first batch started to the last batch written, over all ranks
+            "generation_span_seconds": max(s["finished"] for s in shards) - min(s["started"] for s in shards),
+            "samples_per_second": tokens.shape[0]
+            / max(max(s["finished"] for s in shards) - min(s["started"] for s in shards), 1e-9),
+            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        },
+        "num_samples": int(tokens.shape[0]),
+        "hardware": {
+            "accelerator": cfg.hardware.accelerator,
+            "world_size": trainer.world_size,
+            "threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+        },
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "start_time": started,
+    }
+    files = save_samples(run_dir, model, domain, tokens) if cfg.save_samples else []
+    if cfg.logger.kind == "wandb":
+        log_to_wandb(cfg, run_dir, results, files, model)
+    results["end_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    results["files"] = files
+    write_json_atomic(run_dir / "results.json", results)
+    print_summary(results, run_dir)
+    return results
+
+
+def print_summary(results: dict, run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"unmask-eval: {results['num_samples']} samples ({results['domain']})")
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for key, value in {
+        **{f"eval/{k}": v for k, v in results["metrics"].items()},
+        **{f"cost/{k}": v for k, v in results["cost"].items()},
+    }.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    Console(stderr=False).print(table)
+    Console().print(f"run directory: {run_dir}")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        evaluate(cfg, run_dir)
+    except ConfigError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.error("%s", err)  # into the run's log file
+        sys.stderr.write(f"unmask-eval: error: {err}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

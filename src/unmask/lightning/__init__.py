@@ -1,0 +1,1 @@
+"""Lightning modules: masked-diffusion training (and, later, distributed evaluation)."""

@@ -1,0 +1,90 @@
+"""Ready-to-sample denoisers from shipped (or user) checkpoints: ``load_denoiser(name)``.
+
+- an image-token checkpoint (card ``tokenizer.type == "vq"``) gives an ``ImageTokenDenoiser``:
+  the transformer over VQ codes plus ``decode(tokens) -> images [B, 28, 28]`` and its ``grid``;
+- a character checkpoint (``tokenizer.type == "char"``) gives a ``TextDenoiser`` with
+  ``decode(tokens) -> list[str]`` and ``encode(text)``.
+Both are ``Denoiser`` and ``PartialDenoiser`` (they forward ``encode``/``refresh``) and run
+under ``torch.no_grad``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from unmask.data.shakespeare import CharTokenizer
+from unmask.models.checkpoint import CheckpointError, load_card, load_model
+
+
+class _Wrapped:
+    def __init__(self, net: torch.nn.Module, card: dict[str, Any]):
+        self.net, self.card = net, card
+        self.vocab_size, self.seq_len = net.vocab_size, net.seq_len
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.device
+
+    @torch.no_grad()
+    def __call__(self, tokens: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
+        return self.net(tokens, cond)
+
+    @torch.no_grad()
+    def encode(self, tokens: torch.Tensor, cond: Any | None = None):
+        return self.net.encode(tokens, cond)
+
+    @torch.no_grad()
+    def refresh(self, tokens: torch.Tensor, rows: torch.Tensor, cache: Any, cond: Any | None = None):
+        return self.net.refresh(tokens, rows, cache, cond)
+
+
+class ImageTokenDenoiser(_Wrapped):
+    def __init__(self, net, card, vq):
+        super().__init__(net, card)
+        self.vq = vq
+        self.grid = tuple(card.get("grid", (7, 7)))
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.vq.decode(tokens.to(self.vq.codebook.weight.device))
+
+
+class TextDenoiser(_Wrapped):
+    def __init__(self, net, card, tokenizer: CharTokenizer):
+        super().__init__(net, card)
+        self.tokenizer = tokenizer
+
+    def decode(self, tokens: torch.Tensor) -> list[str]:
+        return [self.tokenizer.decode(row) for row in tokens.cpu()]
+
+    def encode_text(self, text: str) -> torch.Tensor:
+        return self.tokenizer.encode(text)
+
+
+def load_denoiser(name: str | os.PathLike, device: str = "cpu"):
+    """A ready ``Denoiser`` for checkpoint ``name`` (shipped name or path)."""
+    card = load_card(name)
+    if card["kind"] != "denoiser":
+        raise CheckpointError(f"checkpoint {name!r} is a {card['kind']!r}, not a denoiser")
+    net = load_model(name, device)
+    tokenizer = card.get("tokenizer", {})
+    if tokenizer.get("type") == "vq":
+        vq = load_model(tokenizer["checkpoint"], device)
+        if load_card(tokenizer["checkpoint"])["weights_sha256"] != tokenizer.get("sha256"):
+            raise CheckpointError(
+                f"checkpoint {name!r} was trained with a different {tokenizer['checkpoint']!r}"
+            )
+        if vq.codebook_size != net.vocab_size:
+            raise CheckpointError(
+                f"{name!r}: vocab {net.vocab_size} != tokenizer codebook {vq.codebook_size}"
+            )
+        return ImageTokenDenoiser(net, card, vq)
+    if tokenizer.get("type") == "char":
+        chars = CharTokenizer(tokenizer["alphabet"], tokenizer.get("unknown", "?"))
+        if chars.vocab_size != net.vocab_size:
+            raise CheckpointError(f"{name!r}: vocab {net.vocab_size} != alphabet of {chars.vocab_size}")
+        return TextDenoiser(net, card, chars)
+    raise CheckpointError(f"checkpoint {name!r}: unknown tokenizer {tokenizer!r}")

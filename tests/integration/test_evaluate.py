@@ -1,0 +1,150 @@
+"""``unmask-eval`` for real: Hydra app in a subprocess, Lightning DDP with 2 CPU processes (gloo),
+W&B offline read back from its log, bad input rejected before compute."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["num_samples=40", "batch_size=16"]  # 3 batches, the last one partial
+
+
+def run_eval(run_dir: Path, *overrides: str, env: dict | None = None, multirun: bool = False):
+    command = [sys.executable, "-m", "unmask.cli.evaluate", *(["-m"] if multirun else [])]
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    return subprocess.run(
+        [*command, f"{key}={run_dir}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+
+
+def test_two_ddp_processes_give_bit_identical_samples_to_one(tmp_path):
+    one = run_eval(tmp_path / "one", *SMALL, "sampler=maskgit")
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run_eval(tmp_path / "two", *SMALL, "sampler=maskgit", "hardware=ddp")
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = torch.load(tmp_path / "one" / "samples.pt"), torch.load(tmp_path / "two" / "samples.pt")
+    assert a.shape == (40, 64) and torch.equal(a, b)
+    results = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert results["status"] == "complete" and results["hardware"]["world_size"] == 2
+    assert results["num_samples"] == 40, "no padding duplicates"
+
+
+def wandb_summary(run_dir: Path) -> dict:
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    wandb = Path(sys.executable).with_name("wandb")
+    result = subprocess.run(
+        [str(wandb), "leet", "inspect", "--summary", "--json", str(runs[0])],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_wandb_offline_run_holds_the_same_numbers_as_results(tmp_path):
+    result = run_eval(tmp_path, *SMALL, "logger=wandb", "logger.tags=[test]", env={"WANDB_MODE": "offline"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    logged = wandb_summary(tmp_path)
+    assert logged["state"] == "finished" and logged["project"] == "unmask" and logged["tags"] == ["test"]
+    for key, value in results["metrics"].items():
+        assert logged["summary"][f"eval/{key}"] == pytest.approx(value, rel=1e-12)
+    for key, value in results["cost"].items():
+        assert logged["summary"][f"cost/{key}"] == pytest.approx(value, rel=1e-12)
+    assert logged["config"]["sampler"]["name"] == "moment"
+
+
+def test_multirun_gives_one_finished_wandb_run_and_results_per_job(tmp_path):
+    result = run_eval(
+        tmp_path,
+        *SMALL,
+        "sampler=moment,maskgit",
+        "sampler.steps=4,8",
+        "logger=wandb",
+        env={"WANDB_MODE": "offline"},
+        multirun=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.parent for p in tmp_path.glob("*/results.json"))
+    assert len(jobs) == 4
+    points = set()
+    for job in jobs:
+        results = json.loads((job / "results.json").read_text())
+        points.add((results["config"]["sampler"]["name"], results["config"]["sampler"]["steps"]))
+        assert wandb_summary(job)["state"] == "finished"
+    assert points == {("moment", 4), ("moment", 8), ("maskgit", 4), ("maskgit", 8)}
+
+
+def test_resume_skips_finished_shards_and_redoes_torn_ones(tmp_path):
+    first = run_eval(tmp_path, *SMALL)
+    assert first.returncode == 0
+    reference = torch.load(tmp_path / "samples.pt")
+    shards = sorted((tmp_path / "shards").glob("batch_*.pt"))
+    shards[1].write_bytes(b"torn")  # a partial write from a killed job
+    shards[2].unlink()
+    (tmp_path / "results.json").unlink()
+    again = run_eval(tmp_path, *SMALL)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert torch.equal(torch.load(tmp_path / "samples.pt"), reference)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["num_samples=0"], "num_samples=0 must be an integer >= 1"),
+        (["batch_size=-4"], "batch_size=-4 must be an integer >= 1"),
+        (["sampler.steps=100"], "steps=100 exceeds the sequence length L=64"),
+        (["sampler.alpha=-1"], "sampler: alpha=-1"),
+        (["sampler=halton", "sampler.grid=[5,5]"], "grid=(5, 5) has 25 cells"),
+        (["metrics=[text_stats]"], "metrics: 'text_stats' needs another domain"),
+        (["metrics=[fid_inception]"], "unknown metric 'fid_inception'"),
+        (["hardware=gpu"], "no GPU is visible"),
+    ],
+)
+def test_bad_input_fails_in_one_line_before_compute(tmp_path, overrides, message):
+    result = run_eval(tmp_path, *SMALL, *overrides)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results.json").exists()
+    assert not list((tmp_path / "shards").glob("*.pt")) if (tmp_path / "shards").exists() else True
+
+
+def test_unknown_group_option_is_named_by_hydra(tmp_path):
+    result = run_eval(tmp_path, "sampler=foo")
+    assert result.returncode != 0
+    assert "sampler/foo" in result.stderr or "'foo'" in result.stderr
+
+
+def test_shipped_mnist_model_gives_fid_and_a_sample_grid(tmp_path):
+    result = run_eval(tmp_path, "model=mnist", "sampler=moment", "sampler.steps=8", "num_samples=64")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["domain"] == "image"
+    assert 0 < results["metrics"]["fid_mnist"] < 1e4
+    assert 0 < results["metrics"]["label_entropy_bits"] <= 3.33
+    assert (tmp_path / "samples.png").stat().st_size > 1000
+
+
+def test_shipped_shakespeare_model_gives_text_and_diversity(tmp_path):
+    result = run_eval(
+        tmp_path, "model=shakespeare", "sampler=random", "sampler.steps=16", "num_samples=8", "batch_size=4"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["domain"] == "text" and results["metrics"]["unigram_entropy_bits"] > 2
+    lines = (tmp_path / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and len(json.loads(lines[0])["text"]) == 128

@@ -1,0 +1,93 @@
+"""Checkpoints: round trip, and every way a checkpoint can be wrong fails before compute with the
+file and the mismatch named."""
+
+import json
+
+import pytest
+import torch
+
+from unmask.models.checkpoint import CheckpointError, load_card, load_model, save_checkpoint
+from unmask.models.transformer import MaskedTransformer
+from unmask.models.vq import VQAutoencoder
+
+CONFIG = {"vocab_size": 7, "seq_len": 12, "width": 16, "depth": 2, "heads": 2}
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = MaskedTransformer(**CONFIG)
+    save_checkpoint(model, {"name": "tiny", "kind": "denoiser", "config": CONFIG}, tmp_path / "tiny")
+    return model, tmp_path / "tiny"
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    model, stem = saved
+    loaded = load_model(stem)
+    tokens = torch.randint(0, 8, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(tokens), model.eval()(tokens))
+    card = load_card(stem.with_suffix(".json"))
+    assert card["weights_bytes"] == stem.with_suffix(".safetensors").stat().st_size
+    assert not list(stem.parent.glob("*.tmp"))
+
+
+def test_vq_round_trip(tmp_path):
+    vq = VQAutoencoder(codebook_size=8, code_dim=4, hidden=8)
+    save_checkpoint(
+        vq, {"kind": "vq", "config": {"codebook_size": 8, "code_dim": 4, "hidden": 8}}, tmp_path / "vq"
+    )
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    assert torch.equal(load_model(tmp_path / "vq").encode(images), vq.encode(images))
+
+
+def test_wrong_hash_names_the_file(saved):
+    _, stem = saved
+    weights = stem.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"tiny\.safetensors: sha256 .* does not match its card"):
+        load_model(stem)
+
+
+def test_missing_weights_and_card(saved):
+    _, stem = saved
+    stem.with_suffix(".safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"weights .*tiny\.safetensors do not exist"):
+        load_model(stem)
+    stem.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match=r"card .*tiny\.json does not exist"):
+        load_model(stem)
+
+
+def test_corrupt_card_and_config_mismatch(saved):
+    _, stem = saved
+    card_path = stem.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(dict(card, config=dict(CONFIG, width=32))))
+    with pytest.raises(CheckpointError, match="tensors do not match the config"):
+        load_model(stem)
+    card_path.write_text(json.dumps(dict(card, config=dict(CONFIG, depth=-1))))
+    with pytest.raises(CheckpointError, match="bad config"):
+        load_model(stem)
+    card_path.write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_model(stem)
+
+
+def test_truncated_weights_are_reported(saved):
+    _, stem = saved
+    weights = stem.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    card = json.loads(stem.with_suffix(".json").read_text())
+    from unmask.io import sha256_of
+
+    stem.with_suffix(".json").write_text(json.dumps(dict(card, weights_sha256=sha256_of(weights))))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_model(stem)
+
+
+def test_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(CheckpointError, match="unknown checkpoint 'nope'; shipped:"):
+        load_model("nope")

