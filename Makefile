@@ -11,7 +11,7 @@ venv:
 	@want=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
 	have=$$(cat $(STAMP) 2>/dev/null); \
 	if [ ! -x $(PY) ] || [ "$$want" != "$$have" ]; then \
-		echo "creating $(VENV) (pyproject.toml changed or no venv)"; \
+		echo "setting up $(VENV) (no venv yet, or pyproject.toml changed)"; \
 		$(PYTHON) -m venv $(VENV) && \
 		$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' && \
 		echo "$$want" > $(STAMP); \

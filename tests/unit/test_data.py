@@ -67,3 +67,12 @@ def test_real_mnist_pixels_are_exact_uint8():
     x, y = load_mnist("test")
     assert x.shape == (10_000, 28, 28) and x.dtype == torch.uint8 and y.shape == (10_000,)
     assert int(x.max()) == 255 and set(y.unique().tolist()) == set(range(10))
+
+
+def test_digits_domain_is_tokens_on_an_8_by_8_grid():
+    from unmask.data.digits import GRID, VOCAB_SIZE, load_digits_tokens
+
+    tokens, labels = load_digits_tokens()
+    assert tokens.shape == (1797, GRID[0] * GRID[1]) and labels.shape == (1797,)
+    assert int(tokens.min()) == 0 and int(tokens.max()) == VOCAB_SIZE - 1
+    assert set(labels.unique().tolist()) == set(range(10))
