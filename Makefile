@@ -30,6 +30,7 @@ lint: venv
 bench: venv
 	$(PY) experiments/bench/samplers.py
 	$(PY) experiments/bench/partial_cache.py
+	$(PY) experiments/bench/eval_scaling.py
 
 data: venv
 	$(PY) -m unmask.data.prepare

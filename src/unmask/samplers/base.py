@@ -200,7 +200,8 @@ class StepSampler:
     ``sample`` runs: counts ``k = unmask_plan(...)`` (``[B, T]``); for each step with any
     ``k_t > 0``: one denoiser call, then ``step`` returns the positions (best first) and their
     tokens, which are committed. Subclasses implement ``step`` (a pure function of the logits, the
-    masked set, the counts and the generator) and may override ``unmask_plan``.
+    masked set, the counts and the generator) and may override ``unmask_plan`` and ``reveal``
+    (partial caching replaces the one-call step by encode, choose, and refreshes).
     """
 
     steps: int = 8
@@ -244,12 +245,17 @@ class StepSampler:
         counts = self.unmask_plan(run.masked.sum(dim=1), generator).to(run.device)
         for step in range(counts.shape[1]):
             k = counts[:, step]
-            if not bool(k.any()):
-                continue
-            logits = run.predict(denoiser, cond, step)
-            try:
-                positions, valid, tokens = self.step(logits, run.masked, k, step, generator)
-            except NonFiniteLogitsError as err:
-                raise non_finite_error(err, run.length, step) from None
-            run.commit(step, positions, valid, tokens)
+            if bool(k.any()):
+                self.reveal(run, denoiser, cond, k, step, generator)
         return run.output()
+
+    def reveal(
+        self, run: Trajectory, denoiser: Denoiser, cond: Any, counts: torch.Tensor, step: int, generator
+    ) -> None:
+        """One step: a full denoiser call, ``self.step``, commit (partial caching overrides this)."""
+        logits = run.predict(denoiser, cond, step)
+        try:
+            positions, valid, tokens = self.step(logits, run.masked, counts, step, generator)
+        except NonFiniteLogitsError as err:
+            raise non_finite_error(err, run.length, step) from None
+        run.commit(step, positions, valid, tokens)

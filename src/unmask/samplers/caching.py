@@ -28,13 +28,7 @@ from typing import Any
 
 import torch
 
-from unmask.samplers.base import (
-    Denoiser,
-    PartialDenoiser,
-    SampleOutput,
-    Trajectory,
-    non_finite_error,
-)
+from unmask.samplers.base import Denoiser, PartialDenoiser, Trajectory, non_finite_error
 from unmask.samplers.gumbel import uniform64
 from unmask.samplers.rows import NonFiniteLogitsError, draw_rows
 
@@ -46,83 +40,73 @@ def chunk_bounds(counts: torch.Tensor, chunks: int) -> torch.Tensor:
     return torch.cat([torch.zeros_like(counts)[:, None], sizes.cumsum(dim=1)], dim=1)
 
 
-def sample_with_partial_caching(
+def reveal_with_partial_caching(
     sampler: Any,
+    run: Trajectory,
     denoiser: Denoiser,
-    batch_size: int,
-    *,
+    cond: Any,
+    counts: torch.Tensor,
+    step: int,
     generator: torch.Generator,
-    cond: Any | None = None,
-    init: torch.Tensor | None = None,
-    trace: bool = False,
-) -> SampleOutput:
-    """Run ``sampler`` (a ``ChooseThenSample`` with ``substeps > 1``) with partial caching."""
-    sampler.check_denoiser(denoiser)
-    run = Trajectory(denoiser, batch_size, init, trace)
-    partial = isinstance(denoiser, PartialDenoiser)
-    counts = sampler.unmask_plan(run.masked.sum(dim=1), generator).to(run.device)
+) -> None:
+    """One step of ``sampler`` (a ``ChooseThenSample`` with ``substeps > 1``): see the module doc."""
     batch_index = torch.arange(run.batch_size, device=run.device)[:, None]
-    for step in range(counts.shape[1]):
-        k = counts[:, step]
-        if not bool(k.any()):
-            continue
-        cache = None
-        if partial:
-            logits, cache = denoiser.encode(run.tokens, cond)
-            expected = (run.batch_size, run.length, run.vocab_size)
-            if tuple(logits.shape) != expected:
-                raise ValueError(
-                    f"denoiser.encode returned shape {tuple(logits.shape)} at step {step}; "
-                    f"expected {expected}"
-                )
-            run.nfe += 1
-            run.cost += 1.0
-        else:
-            logits = run.predict(denoiser, cond, step)
+    cache = None
+    partial = isinstance(denoiser, PartialDenoiser)
+    if partial:
+        logits, cache = denoiser.encode(run.tokens, cond)
+        expected = (run.batch_size, run.length, run.vocab_size)
+        if tuple(logits.shape) != expected:
+            raise ValueError(
+                f"denoiser.encode returned shape {tuple(logits.shape)} at step {step}; expected {expected}"
+            )
+        run.nfe += 1
+        run.cost += 1.0
+    else:
+        logits = run.predict(denoiser, cond, step)
+    try:
+        positions, _ = sampler.choose(logits, run.masked, counts, step, generator)
+    except NonFiniteLogitsError as err:
+        raise non_finite_error(err, run.length, step) from None
+    k_max = positions.shape[1]
+    predictions = logits.gather(1, positions[:, :, None].expand(-1, -1, run.vocab_size)).contiguous()
+    chunks = min(sampler.substeps, k_max)
+    bounds = chunk_bounds(counts, chunks)
+    slot = torch.arange(k_max, device=run.device)[None, :]
+    temperature = sampler.temperature * sampler.token_temperature_at(step)
+    for j in range(chunks):
+        in_chunk = (slot >= bounds[:, j : j + 1]) & (slot < bounds[:, j + 1 : j + 2])
+        flat = (batch_index * k_max + slot)[in_chunk]
         try:
-            positions, _ = sampler.choose(logits, run.masked, k, step, generator)
-        except NonFiniteLogitsError as err:
-            raise non_finite_error(err, run.length, step) from None
-        k_max = positions.shape[1]
-        predictions = logits.gather(1, positions[:, :, None].expand(-1, -1, run.vocab_size)).contiguous()
-        chunks = min(sampler.substeps, k_max)
-        bounds = chunk_bounds(k, chunks)
-        slot = torch.arange(k_max, device=run.device)[None, :]
-        temperature = sampler.temperature * sampler.token_temperature_at(step)
-        for j in range(chunks):
-            in_chunk = (slot >= bounds[:, j : j + 1]) & (slot < bounds[:, j + 1 : j + 2])
-            flat = (batch_index * k_max + slot)[in_chunk]
-            try:
-                tokens, _ = draw_rows(
-                    predictions,
-                    flat,
-                    uniform64((flat.shape[0],), generator, run.device),
-                    temperature=temperature,
-                )
-            except NonFiniteLogitsError:
-                raise ValueError(
-                    f"denoiser returned NaN or infinite logits at step {step}, substep {j}"
-                ) from None
-            run.commit(step, positions, in_chunk, tokens, substep=j)
-            if j == chunks - 1:
-                break
-            # refresh this chunk's rows and every later chunk's rows, left-aligned per batch row
-            start, needed = bounds[:, j], k - bounds[:, j]
-            q = int(needed.max())
-            offsets = torch.arange(q, device=run.device)[None, :]
-            source = torch.minimum(start[:, None] + offsets, (k[:, None] - 1).clamp(min=0))
-            rows = positions.gather(1, source)
-            if partial:
-                fresh = denoiser.refresh(run.tokens, rows, cache, cond)
-                run.cost += q / run.length
-            else:
-                fresh = run.predict(denoiser, cond, step).gather(
-                    1, rows[:, :, None].expand(-1, -1, run.vocab_size)
-                )
-            if tuple(fresh.shape) != (run.batch_size, q, run.vocab_size):
-                raise ValueError(
-                    f"denoiser.refresh returned shape {tuple(fresh.shape)} at step {step}, substep {j}"
-                )
-            keep = offsets < needed[:, None]
-            predictions[batch_index.expand(-1, q)[keep], source[keep]] = fresh[keep].to(predictions.dtype)
-    return run.output()
+            tokens, _ = draw_rows(
+                predictions,
+                flat,
+                uniform64((flat.shape[0],), generator, run.device),
+                temperature=temperature,
+            )
+        except NonFiniteLogitsError:
+            raise ValueError(
+                f"denoiser returned NaN or infinite logits at step {step}, substep {j}"
+            ) from None
+        run.commit(step, positions, in_chunk, tokens, substep=j)
+        if j == chunks - 1:
+            break
+        # refresh this chunk's rows and every later chunk's rows, left-aligned per batch row
+        start, needed = bounds[:, j], counts - bounds[:, j]
+        q = int(needed.max())
+        offsets = torch.arange(q, device=run.device)[None, :]
+        source = torch.minimum(start[:, None] + offsets, (counts[:, None] - 1).clamp(min=0))
+        rows = positions.gather(1, source)
+        if partial:
+            fresh = denoiser.refresh(run.tokens, rows, cache, cond)
+            run.cost += q / run.length
+        else:
+            fresh = run.predict(denoiser, cond, step).gather(
+                1, rows[:, :, None].expand(-1, -1, run.vocab_size)
+            )
+        if tuple(fresh.shape) != (run.batch_size, q, run.vocab_size):
+            raise ValueError(
+                f"denoiser.refresh returned shape {tuple(fresh.shape)} at step {step}, substep {j}"
+            )
+        keep = offsets < needed[:, None]
+        predictions[batch_index.expand(-1, q)[keep], source[keep]] = fresh[keep].to(predictions.dtype)

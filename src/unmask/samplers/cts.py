@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from unmask.samplers.base import Denoiser, StepSampler, check_positive
-from unmask.samplers.caching import sample_with_partial_caching
+from unmask.samplers.caching import reveal_with_partial_caching
 from unmask.samplers.choose import (
     flat_rows,
     halton_order,
@@ -62,14 +62,10 @@ class ChooseThenSample(StepSampler):
         if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
             raise ValueError(f"substeps={self.substeps!r} must be an integer >= 1 (1 = no partial caching)")
 
-    def sample(self, denoiser, batch_size, *, generator, cond=None, init=None, trace=False):
+    def reveal(self, run, denoiser, cond, counts, step, generator):
         if self.substeps == 1:
-            return super().sample(
-                denoiser, batch_size, generator=generator, cond=cond, init=init, trace=trace
-            )
-        return sample_with_partial_caching(
-            self, denoiser, batch_size, generator=generator, cond=cond, init=init, trace=trace
-        )
+            return super().reveal(run, denoiser, cond, counts, step, generator)
+        return reveal_with_partial_caching(self, run, denoiser, cond, counts, step, generator)
 
     def position_scores(
         self, logits: torch.Tensor, rows: torch.Tensor, step: int, generator: torch.Generator
