@@ -1,21 +1,13 @@
 """The first main job runs as a real Hydra app and writes a complete results.json."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from hydra_cli import run_cli
 
 
-def run_compare(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unmask.cli.compare", f"hydra.run.dir={tmp_path}", *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def run_compare(tmp_path: Path, *overrides: str):
+    return run_cli("unmask.cli.compare", tmp_path, *overrides, timeout=300)
 
 
 def test_compare_writes_results_for_every_sampler_and_step(tmp_path):

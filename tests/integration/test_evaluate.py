@@ -2,29 +2,20 @@
 W&B offline read back from its log, bad input rejected before compute."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra_cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["num_samples=40", "batch_size=16"]  # 3 batches, the last one partial
 
 
 def run_eval(run_dir: Path, *overrides: str, env: dict | None = None, multirun: bool = False):
-    command = [sys.executable, "-m", "unmask.cli.evaluate", *(["-m"] if multirun else [])]
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    return subprocess.run(
-        [*command, f"{key}={run_dir}", *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-    )
+    threads = {"OMP_NUM_THREADS": "1", **(env or {})}
+    return run_cli("unmask.cli.evaluate", run_dir, *overrides, env=threads, multirun=multirun)
 
 
 def test_two_ddp_processes_give_bit_identical_samples_to_one(tmp_path):

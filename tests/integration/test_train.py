@@ -2,27 +2,18 @@
 checkpoint that loads and samples."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra_cli import run_cli
 
 from unmask.models.checkpoint import load_model
 from unmask.samplers import build
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "unmask.cli.train", f"hydra.run.dir={tmp_path}", *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def run_train(tmp_path: Path, *overrides: str):
+    return run_cli("unmask.cli.train", tmp_path, *overrides)
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build
+from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
 CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
@@ -70,7 +71,7 @@ def run_comparison(cfg: DictConfig) -> dict:
             batches, nfe, cost = [], 0, 0.0
             for b, first in enumerate(range(0, cfg.num_samples, cfg.batch_size)):
                 size = min(cfg.batch_size, cfg.num_samples - first)
-                generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + b)
+                generator = torch.Generator().manual_seed(batch_seed(cfg.seed, b))
                 out = sampler.sample(oracle, size, generator=generator)
                 batches.append(out.tokens)
                 nfe, cost = max(nfe, out.nfe), max(cost, out.cost)

@@ -19,9 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset, Sampler
 
-
-def batch_seed(seed: int, batch: int) -> int:
-    return seed * 1_000_003 + batch
+from unmask.seeding import batch_seed
 
 
 def num_batches(num_samples: int, batch_size: int) -> int:
@@ -94,7 +92,6 @@ class SamplingEvaluator(L.LightningModule):
             self.denoiser_module = denoiser  # moved to the device with this module
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.shard_dir = Path(shard_dir)
-        self.generated = 0
 
     def batch_size_of(self, batch: int) -> int:
         return min(self.batch_size, self.num_samples - batch * self.batch_size)
@@ -120,5 +117,4 @@ class SamplingEvaluator(L.LightningModule):
             "started": started,
         }
         write_shard(path, shard | {"finished": time.time()})
-        self.generated += 1
         return None

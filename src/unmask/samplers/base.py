@@ -106,16 +106,23 @@ def initial_tokens(denoiser: Denoiser, batch_size: int, init: torch.Tensor | Non
     return init.to(device=device, dtype=torch.long).clone()
 
 
-def call_denoiser(denoiser: Denoiser, tokens: torch.Tensor, cond: Any, step: int) -> torch.Tensor:
-    """Call the denoiser and check the shape of what it returns (naming the step if wrong)."""
-    logits = denoiser(tokens, cond)
-    expected = (*tokens.shape, denoiser.vocab_size)
+def check_logits(logits: Any, expected: tuple[int, ...], where: str) -> torch.Tensor:
+    """Return ``logits`` if it is a floating tensor of shape ``expected``; else a ``ValueError``
+    saying what returned it and when (``where``, e.g. "denoiser ... at step 3")."""
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"denoiser returned logits of shape {got} at step {step}; expected {expected}")
+        raise ValueError(f"{where.replace('...', f'returned logits of shape {got}')}; expected {expected}")
     if not logits.is_floating_point():
-        raise ValueError(f"denoiser returned {logits.dtype} logits at step {step}; expected floating point")
+        raise ValueError(
+            f"{where.replace('...', f'returned {logits.dtype} logits')}; expected floating point"
+        )
     return logits
+
+
+def call_denoiser(denoiser: Denoiser, tokens: torch.Tensor, cond: Any, step: int) -> torch.Tensor:
+    """Call the denoiser and check the shape of what it returns (naming the step if wrong)."""
+    expected = (*tokens.shape, denoiser.vocab_size)
+    return check_logits(denoiser(tokens, cond), expected, f"denoiser ... at step {step}")
 
 
 def non_finite_error(err: NonFiniteLogitsError, length: int, step: int) -> ValueError:
@@ -167,6 +174,25 @@ class Trajectory:
         self.nfe += 1
         self.cost += 1.0
         return logits
+
+    def encode(self, denoiser: PartialDenoiser, cond: Any, step: int) -> tuple[torch.Tensor, Any]:
+        """A full forward that also returns the K/V cache; counted like ``predict``."""
+        logits, cache = denoiser.encode(self.tokens, cond)
+        expected = (self.batch_size, self.length, self.vocab_size)
+        check_logits(logits, expected, f"denoiser.encode ... at step {step}")
+        self.nfe += 1
+        self.cost += 1.0
+        return logits, cache
+
+    def refresh(
+        self, denoiser: PartialDenoiser, rows: torch.Tensor, cache: Any, cond: Any, step: int, substep: int
+    ) -> torch.Tensor:
+        """Predictions at ``rows`` ``[B, q]`` from a partial forward, costing ``q / L``."""
+        fresh = denoiser.refresh(self.tokens, rows, cache, cond)
+        expected = (self.batch_size, rows.shape[1], self.vocab_size)
+        check_logits(fresh, expected, f"denoiser.refresh ... at step {step}, substep {substep}")
+        self.cost += rows.shape[1] / self.length
+        return fresh
 
     def commit(
         self,

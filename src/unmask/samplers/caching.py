@@ -51,19 +51,8 @@ def reveal_with_partial_caching(
 ) -> None:
     """One step of ``sampler`` (a ``ChooseThenSample`` with ``substeps > 1``): see the module doc."""
     batch_index = torch.arange(run.batch_size, device=run.device)[:, None]
-    cache = None
     partial = isinstance(denoiser, PartialDenoiser)
-    if partial:
-        logits, cache = denoiser.encode(run.tokens, cond)
-        expected = (run.batch_size, run.length, run.vocab_size)
-        if tuple(logits.shape) != expected:
-            raise ValueError(
-                f"denoiser.encode returned shape {tuple(logits.shape)} at step {step}; expected {expected}"
-            )
-        run.nfe += 1
-        run.cost += 1.0
-    else:
-        logits = run.predict(denoiser, cond, step)
+    logits, cache = run.encode(denoiser, cond, step) if partial else (run.predict(denoiser, cond, step), None)
     try:
         positions, _ = sampler.choose(logits, run.masked, counts, step, generator)
     except NonFiniteLogitsError as err:
@@ -98,15 +87,10 @@ def reveal_with_partial_caching(
         source = torch.minimum(start[:, None] + offsets, (counts[:, None] - 1).clamp(min=0))
         rows = positions.gather(1, source)
         if partial:
-            fresh = denoiser.refresh(run.tokens, rows, cache, cond)
-            run.cost += q / run.length
+            fresh = run.refresh(denoiser, rows, cache, cond, step, j)
         else:
             fresh = run.predict(denoiser, cond, step).gather(
                 1, rows[:, :, None].expand(-1, -1, run.vocab_size)
-            )
-        if tuple(fresh.shape) != (run.batch_size, q, run.vocab_size):
-            raise ValueError(
-                f"denoiser.refresh returned shape {tuple(fresh.shape)} at step {step}, substep {j}"
             )
         keep = offsets < needed[:, None]
         predictions[batch_index.expand(-1, q)[keep], source[keep]] = fresh[keep].to(predictions.dtype)

@@ -1,0 +1,30 @@
+"""Run one of the project's Hydra entry points as a real subprocess from the repository root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    module: str,
+    run_dir: Path,
+    *overrides: str,
+    env: dict | None = None,
+    multirun: bool = False,
+    timeout: int = 600,
+) -> subprocess.CompletedProcess:
+    """``python -m module [-m] hydra.(run|sweep).dir=run_dir overrides...``, output captured."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    return subprocess.run(
+        [sys.executable, "-m", module, *(["-m"] if multirun else []), f"{key}={run_dir}", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
