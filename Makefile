@@ -20,8 +20,16 @@ venv:
 run: venv
 	$(PY) -m unmask.cli.compare
 
+# The SLURM tests need the local cluster: start it when we can (root, apt) and it is not up yet,
+# and stop afterwards only what this run started. Without it they are skipped, with the reason.
 test: venv
-	$(PY) -m pytest -q
+	@started=0; \
+	if ! bash slurm/local_cluster.sh status >/dev/null 2>&1 && bash slurm/local_cluster.sh can-start; then \
+		bash slurm/local_cluster.sh start && started=1; \
+	fi; \
+	$(PY) -m pytest -q; status=$$?; \
+	if [ $$started = 1 ]; then bash slurm/local_cluster.sh stop; fi; \
+	exit $$status
 
 lint: venv
 	$(VENV)/bin/ruff check src tests experiments

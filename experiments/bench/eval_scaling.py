@@ -30,7 +30,7 @@ COMMON = [
     "sampler.steps=8",
     "num_samples=512",
     "batch_size=32",
-    "metrics=[]",
+    "metrics.names=[]",
     "save_samples=false",
     "hardware.num_threads=1",
 ]

@@ -18,16 +18,23 @@ def run_eval(run_dir: Path, *overrides: str, env: dict | None = None, multirun: 
     return run_cli("unmask.cli.evaluate", run_dir, *overrides, env=threads, multirun=multirun)
 
 
-def test_two_ddp_processes_give_bit_identical_samples_to_one(tmp_path):
-    one = run_eval(tmp_path / "one", *SMALL, "sampler=maskgit")
+def test_two_ddp_processes_give_bit_identical_samples_and_metrics_to_one(tmp_path):
+    # the shipped MNIST model: classifier features are computed per batch on the rank that made it
+    setup = [*SMALL, "model=mnist", "sampler=maskgit", "metrics=fast"]
+    one = run_eval(tmp_path / "one", *setup)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run_eval(tmp_path / "two", *SMALL, "sampler=maskgit", "hardware=ddp")
+    two = run_eval(tmp_path / "two", *setup, "hardware=ddp")
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = torch.load(tmp_path / "one" / "samples.pt"), torch.load(tmp_path / "two" / "samples.pt")
-    assert a.shape == (40, 64) and torch.equal(a, b)
+    assert a.shape == (40, 49) and torch.equal(a, b)
     results = json.loads((tmp_path / "two" / "results.json").read_text())
     assert results["status"] == "complete" and results["hardware"]["world_size"] == 2
     assert results["num_samples"] == 40, "no padding duplicates"
+    single = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert set(results["metrics"]) == {"fid_mnist", "fid_mnist_data_same_n", "label_entropy_bits"}
+    assert results["metrics"] == single["metrics"]
+    ranks = {torch.load(p)["rank"] for p in (tmp_path / "two" / "shards").glob("batch_*.pt")}
+    assert ranks == {0, 1}, "both processes generated (and featurised) batches"
 
 
 def wandb_summary(run_dir: Path) -> dict:
@@ -100,8 +107,13 @@ def test_resume_skips_finished_shards_and_redoes_torn_ones(tmp_path):
         (["sampler.steps=100"], "steps=100 exceeds the sequence length L=64"),
         (["sampler.alpha=-1"], "sampler: alpha=-1"),
         (["sampler=halton", "sampler.grid=[5,5]"], "grid=(5, 5) has 25 cells"),
-        (["metrics=[text_stats]"], "metrics: 'text_stats' needs another domain"),
-        (["metrics=[fid_inception]"], "unknown metric 'fid_inception'"),
+        (["metrics.names=[text_stats]"], "metrics.names: 'text_stats' needs another domain"),
+        (["metrics.names=[fid_inception]"], "metrics.names: 'fid_inception' needs another domain"),
+        (["metrics.names=[bleu]"], "metrics.names: unknown metric 'bleu'"),
+        (["metrics.gen_ppl.batch_size=0"], "metrics.gen_ppl.batch_size=0 must be an integer >= 1"),
+        (["metrics.fid_inception.reference_images=1"], "metrics.fid_inception.reference_images=1"),
+        (["metrics.gen_ppl.model=/no/such/judge"], "metrics.gen_ppl.model='/no/such/judge'"),
+        (["+metrics.gen_ppl.temperature=2"], "metrics.gen_ppl.temperature: unknown option"),
         (["hardware=gpu"], "no GPU is visible"),
     ],
 )
@@ -130,12 +142,26 @@ def test_shipped_mnist_model_gives_fid_and_a_sample_grid(tmp_path):
     assert (tmp_path / "samples.png").stat().st_size > 1000
 
 
-def test_shipped_shakespeare_model_gives_text_and_diversity(tmp_path):
+def test_shipped_mnist_model_gives_inception_fid_per_batch(tmp_path):
+    overrides = ["model=mnist", "sampler.steps=8", "num_samples=12", "batch_size=6"]
+    metrics = ["metrics.names=[fid_inception]", "metrics.fid_inception.reference_images=24"]
+    result = run_eval(tmp_path, *overrides, *metrics)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["metrics"]) == {"fid_inception"} and 0 < results["metrics"]["fid_inception"] < 1e4
+    shard = torch.load(tmp_path / "shards" / "batch_000000.pt")
+    assert shard["features"]["fid_inception"].shape == (6, 2048), "pool3 features stored with the batch"
+
+
+def test_shipped_shakespeare_model_gives_perplexity_with_entropy(tmp_path):
     result = run_eval(
         tmp_path, "model=shakespeare", "sampler=random", "sampler.steps=16", "num_samples=8", "batch_size=4"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["domain"] == "text" and results["metrics"]["unigram_entropy_bits"] > 2
+    # metrics=auto on text: the judge LM's perplexity, never without the entropy and distinct-n
+    assert 1 < results["metrics"]["gen_ppl"] < 1e5 and results["metrics"]["gen_ppl_judge_tokens"] > 8
+    assert {"sample_entropy_bits", "distinct_2"} <= set(results["metrics"])
     lines = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 8 and len(json.loads(lines[0])["text"]) == 128

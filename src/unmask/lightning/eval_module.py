@@ -4,13 +4,19 @@ The work is ``range(num_batches)``; batch ``b`` has ``min(batch_size, num_sample
 batch_size)`` samples drawn with a generator seeded by ``batch_seed(seed, b)``, so the set of
 samples does not depend on how many processes ran it. Each rank takes whole batches
 (``RankBatches``: ``b = rank, rank + world, ...``, no padding duplicates) and writes each batch as
-a shard (``shards/batch_<b>.pt``, atomically); ``read_shards`` joins them in batch order. A shard
-that exists and loads is skipped, so a rerun in the same directory resumes.
+a shard (``shards/batch_<b>.pt``, atomically) followed by its manifest record
+(``batch_<b>.json``: sha256 and run key); ``read_shards`` joins them in batch order and rank 0
+writes ``manifest.json``. A shard whose record matches is skipped, so a rerun or a requeued job in
+the same directory resumes; a torn, altered or unrecorded shard is regenerated, and a shard of
+another configuration (run key) stops the run.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,10 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from unmask.io import sha256_of, write_json_atomic
 from unmask.seeding import batch_seed
+
+log = logging.getLogger(__name__)
 
 
 def num_batches(num_samples: int, batch_size: int) -> int:
@@ -54,44 +63,124 @@ def shard_path(folder: Path, batch: int) -> Path:
     return Path(folder) / f"batch_{batch:06d}.pt"
 
 
-def load_shard(path: Path) -> dict[str, Any] | None:
-    """The shard's content, or ``None`` when it is missing or unreadable (then it is redone)."""
-    if not path.exists():
+def record_path(shard: Path) -> Path:
+    """The shard's manifest record: ``batch_<b>.json`` with its sha256 and the run key."""
+    return shard.with_suffix(".json")
+
+
+class ShardConflictError(RuntimeError):
+    """The run directory holds shards made with another configuration."""
+
+
+def load_shard(path: Path, run_key: str | None = None) -> dict[str, Any] | None:
+    """The shard's content, or ``None`` when it must be (re)generated: missing, no manifest record
+    (the job died between the two writes), a sha256 that does not match its record (torn or
+    altered), or unreadable. A shard recorded under another ``run_key`` raises
+    ``ShardConflictError``: it is never used, and never silently overwritten."""
+    record_file = record_path(path)
+    if not path.exists() or not record_file.exists():
+        return None
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if run_key is not None and record.get("run_key") != run_key:
+        raise ShardConflictError(
+            f"{path} was made by another configuration (run key {record.get('run_key')!r}, this run "
+            f"{run_key!r}); use a new run directory or delete {path.parent}"
+        )
+    if sha256_of(path) != record.get("sha256"):
+        log.warning("shard %s does not match its manifest record: regenerating it", path.name)
         return None
     try:
         shard = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a torn or foreign file is regenerated, never used
+    except Exception:
         return None
     keys = {"tokens", "nfe", "cost", "seconds", "started", "finished"}
     return shard if isinstance(shard, dict) and keys <= set(shard) else None
 
 
-def write_shard(path: Path, shard: dict[str, Any]) -> None:
+def write_shard(path: Path, shard: dict[str, Any], run_key: str) -> None:
+    """Shard first, then its record, each atomically (temporary file + rename)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     torch.save(shard, tmp)
     os.replace(tmp, path)
+    record = {"batch": shard["batch"], "samples": int(shard["tokens"].shape[0]), "run_key": run_key}
+    write_json_atomic(record_path(path), record | {"sha256": sha256_of(path)})
 
 
-def read_shards(folder: Path, count: int) -> list[dict[str, Any]]:
+def conflicting_shards(folder: Path, run_key: str) -> list[Path]:
+    """Records in ``folder`` made under another run key (checked before any compute)."""
+    out = []
+    for record_file in sorted(Path(folder).glob("batch_*.json")):
+        try:
+            if json.loads(record_file.read_text()).get("run_key") != run_key:
+                out.append(record_file)
+        except (OSError, ValueError):
+            continue  # an unreadable record only invalidates its own shard
+    return out
+
+
+def read_shards(folder: Path, count: int, run_key: str | None = None) -> list[dict[str, Any]]:
     shards = []
     for b in range(count):
-        shard = load_shard(shard_path(folder, b))
+        shard = load_shard(shard_path(folder, b), run_key)
         if shard is None:
-            raise RuntimeError(f"shard {shard_path(folder, b)} is missing or unreadable")
+            raise RuntimeError(f"shard {shard_path(folder, b)} is missing, unreadable or altered")
         shards.append(shard)
     return shards
 
 
+def write_manifest(folder: Path, count: int, run_key: str) -> None:
+    """``manifest.json``: every batch with its sha256, written once all shards are there."""
+    batches = {}
+    for b in range(count):
+        batches[str(b)] = json.loads(record_path(shard_path(folder, b)).read_text())["sha256"]
+    write_json_atomic(Path(folder) / "manifest.json", {"run_key": run_key, "batches": batches})
+
+
+def modules_of(denoiser: Any) -> list[torch.nn.Module]:
+    """The networks of a denoiser: itself if it is a module, else the modules it holds as
+    attributes (a wrapper's transformer, VQ decoder, Hugging Face model)."""
+    if isinstance(denoiser, torch.nn.Module):
+        return [denoiser]
+    return [v for v in vars(denoiser).values() if isinstance(v, torch.nn.Module)]
+
+
 class SamplingEvaluator(L.LightningModule):
+    """Generates batch ``b`` with ``batch_seed(seed, b)``, then computes the per-batch features of
+    the network metrics on the same rank (``MetricSuite.batch_features``), and writes both as the
+    batch's shard. The denoiser's networks are registered as submodules, so Lightning moves them
+    to each rank's device (also when the denoiser is a plain wrapper object).
+    ``on_denoiser_call``, when set, is called on every full denoiser call (progress display)."""
+
     def __init__(
-        self, denoiser: Any, sampler: Any, num_samples: int, batch_size: int, seed: int, shard_dir: Path
+        self,
+        denoiser: Any,
+        sampler: Any,
+        num_samples: int,
+        batch_size: int,
+        seed: int,
+        shard_dir: Path,
+        metrics: Any | None = None,
+        run_key: str = "",
     ):
         super().__init__()
-        self.denoiser, self.sampler = denoiser, sampler
-        if isinstance(denoiser, torch.nn.Module):
-            self.denoiser_module = denoiser  # moved to the device with this module
+        self.denoiser, self.sampler, self.metrics = denoiser, sampler, metrics
+        self.denoiser_modules = torch.nn.ModuleList(modules_of(denoiser))
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
-        self.shard_dir = Path(shard_dir)
+        self.shard_dir, self.run_key = Path(shard_dir), run_key
+        self.on_denoiser_call: Any = None
+
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        # Lightning only notes a SIGTERM (scancel, a node going down) during predict; stop between
+        # batches instead: finished shards stay, the rest is redone by the next run in this directory
+        if getattr(self.trainer, "received_sigterm", False):
+            raise SystemExit(128 + signal.SIGTERM)
+
+    def on_predict_start(self) -> None:
+        if self.metrics is not None:
+            self.metrics.device = self.device  # metric networks load on this rank's device
 
     def batch_size_of(self, batch: int) -> int:
         return min(self.batch_size, self.num_samples - batch * self.batch_size)
@@ -99,22 +188,59 @@ class SamplingEvaluator(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         index = int(batch[0]) if torch.is_tensor(batch) else int(batch)
         path = shard_path(self.shard_dir, index)
-        if load_shard(path) is not None:
-            return None
+        done = load_shard(path, self.run_key)
+        if done is not None and done["tokens"].shape[0] == self.batch_size_of(index):
+            return None  # finished by an earlier (killed, requeued) run in this directory
         device = getattr(self.denoiser, "device", self.device)
         generator = torch.Generator(device=device).manual_seed(batch_seed(self.seed, index))
         started, start = time.time(), time.perf_counter()
+        denoiser = self.denoiser
+        if self.on_denoiser_call is not None:
+            denoiser = observed(self.denoiser, self.on_denoiser_call)
         with torch.no_grad():
-            out = self.sampler.sample(self.denoiser, self.batch_size_of(index), generator=generator)
+            out = self.sampler.sample(denoiser, self.batch_size_of(index), generator=generator)
         seconds = time.perf_counter() - start
+        metric_start = time.perf_counter()
+        features = {} if self.metrics is None else self.metrics.batch_features(self.denoiser, out.tokens)
         shard = {
             "batch": index,
             "tokens": out.tokens.cpu(),
             "nfe": out.nfe,
             "cost": out.cost,
             "seconds": seconds,
+            "features": features,
+            "metric_seconds": time.perf_counter() - metric_start,
             "rank": self.global_rank,
             "started": started,
         }
-        write_shard(path, shard | {"finished": time.time()})
+        write_shard(path, shard | {"finished": time.time()}, self.run_key)
         return None
+
+
+class _Observed:
+    """Forwards a denoiser and reports each full call (``__call__`` or ``encode``)."""
+
+    def __init__(self, denoiser: Any, on_call: Any):
+        self._denoiser, self._on_call = denoiser, on_call
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._denoiser, name)
+
+    def __call__(self, tokens: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
+        self._on_call()
+        return self._denoiser(tokens, cond)
+
+
+class _ObservedPartial(_Observed):
+    def encode(self, tokens: torch.Tensor, cond: Any | None = None):
+        self._on_call()
+        return self._denoiser.encode(tokens, cond)
+
+    def refresh(self, tokens: torch.Tensor, rows: torch.Tensor, cache: Any, cond: Any | None = None):
+        return self._denoiser.refresh(tokens, rows, cache, cond)
+
+
+def observed(denoiser: Any, on_call: Any) -> Any:
+    """``denoiser`` with every full call reported to ``on_call`` (same capabilities)."""
+    partial = hasattr(denoiser, "encode") and hasattr(denoiser, "refresh")
+    return (_ObservedPartial if partial else _Observed)(denoiser, on_call)
