@@ -36,3 +36,20 @@ class FixedLogits:
 
     def __call__(self, tokens: torch.Tensor, cond=None) -> torch.Tensor:
         return self.logits.expand(tokens.shape[0], -1, -1)
+
+
+class ConditionalRandomNet(RandomNetDenoiser):
+    """``RandomNetDenoiser`` plus a class bias: class-conditional, ``cond`` = ids ``[B]``, null id
+    ``num_classes`` (also used when ``cond`` is None). Records the labels of every call."""
+
+    def __init__(self, vocab_size: int, seq_len: int, num_classes: int = 3, seed: int = 0):
+        super().__init__(vocab_size, seq_len, seed=seed)
+        g = torch.Generator().manual_seed(seed + 1)
+        self.num_classes = num_classes
+        self.class_bias = torch.randn(num_classes + 1, vocab_size, generator=g) * 2.0
+        self.labels_seen: list[torch.Tensor] = []
+
+    def __call__(self, tokens: torch.Tensor, cond=None) -> torch.Tensor:
+        labels = torch.full((tokens.shape[0],), self.num_classes) if cond is None else torch.as_tensor(cond)
+        self.labels_seen.append(labels.clone())
+        return super().__call__(tokens) + self.class_bias[labels][:, None, :]

@@ -13,14 +13,92 @@ from unmask.samplers.choose import halton_order
 from unmask.samplers.schedules import MASKED_FRACTION, unmask_counts
 
 ALL = registered_samplers()
-FIXED_COUNT = [n for n in ALL if n != "ancestral"]
+ADAPTIVE = ["threshold", "eb", "first_hitting"]
+# samplers whose counts per step come from a fixed [B, T] plan (the schedule)
+PLANNED = [n for n in ALL if n not in ("ancestral", "remdm", "semi_ar", *ADAPTIVE)]
+FIXED_COUNT = PLANNED
 
 
 def extra_params(name: str, length: int) -> dict:
     return {"grid": None} if name == "halton" else {}
 
 
-@settings(max_examples=60, deadline=None)
+def params_for(name: str, steps: int, length: int) -> dict:
+    """Parameters that give ``name`` about ``steps`` denoiser calls on sequences of ``length``."""
+    if name in ADAPTIVE:
+        return {"max_steps": steps}
+    if name == "semi_ar":
+        return {"block_length": length // 2, "base_params": {"steps": max(1, steps // 2)}}
+    return {"steps": steps, **extra_params(name, length)}
+
+
+def draw_params(name: str, length: int, data) -> dict:
+    """Random valid parameters for ``name`` (hypothesis)."""
+    steps = data.draw(st.integers(1, length))
+    schedule = data.draw(st.sampled_from(sorted(MASKED_FRACTION)))
+    options = data.draw(st.sampled_from([{}, {}, {"top_k": 2}, {"top_p": 0.7}]))
+    max_steps = data.draw(st.one_of(st.none(), st.integers(1, length)))
+    if name == "threshold":
+        return {
+            "threshold": data.draw(st.sampled_from([0.05, 0.5, 0.9, 1.0])),
+            "max_steps": max_steps,
+            **options,
+        }
+    if name == "eb":
+        gamma = data.draw(st.sampled_from([0.0, 0.1, 1.0, math.inf]))
+        proxy = data.draw(st.sampled_from(["entropy", "confidence", "margin"]))
+        return {"gamma": gamma, "proxy": proxy, "max_steps": max_steps, **options}
+    if name == "first_hitting":
+        grid = data.draw(st.one_of(st.none(), st.integers(1, 2 * length)))
+        return {"schedule": schedule, "max_steps": grid, **options}
+    if name == "remdm":
+        t_on, t_off, alpha_on = data.draw(
+            st.sampled_from([(1.0, 0.0, None), (0.6, 0.2, None), (0.6, 0.2, 0.5)])
+        )
+        return {
+            "steps": data.draw(st.integers(1, 2 * length)),
+            "schedule": schedule,
+            "remask": data.draw(st.sampled_from(["cap", "rescale", "conf"])),
+            "eta": data.draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
+            "t_on": t_on,
+            "t_off": t_off,
+            "alpha_on": alpha_on,
+            **options,
+        }
+    if name == "semi_ar":
+        block = data.draw(st.sampled_from([d for d in range(1, length + 1) if length % d == 0]))
+        base = data.draw(st.sampled_from(["confidence", "moment", "ancestral", "threshold", "eb", "remdm"]))
+        base_params = (
+            draw_params(base, block, data)
+            if base in ("threshold", "eb", "remdm")
+            else {"steps": data.draw(st.integers(1, block)), "schedule": schedule, **options}
+        )
+        return {"block_length": block, "base": base, "base_params": base_params}
+    substeps = 1 if name == "maskgit" else data.draw(st.integers(1, 4))
+    params = {"steps": steps, "schedule": schedule, **extra_params(name, length), **options}
+    return params | ({"substeps": substeps} if substeps > 1 else {})
+
+
+def replay(init: torch.Tensor, trace: list, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply the trace to ``init``; returns the final tokens and reveals per position. Checks that
+    a reveal hits a masked position and a remask an unmasked one holding the recorded token."""
+    tokens, reveals = init.clone(), torch.zeros(init.shape, dtype=torch.long)
+    for record in trace:
+        for b in range(init.shape[0]):
+            valid = record.positions[b] >= 0
+            where, what = record.positions[b][valid], record.tokens[b][valid]
+            if record.kind == "reveal":
+                assert (tokens[b, where] == vocab).all(), "a reveal only fills masked positions"
+                tokens[b, where] = what
+                reveals[b, where] += 1
+            else:
+                assert record.kind == "remask"
+                assert torch.equal(tokens[b, where], what), "a remask record holds the erased tokens"
+                tokens[b, where] = vocab
+    return tokens, reveals
+
+
+@settings(max_examples=120, deadline=None)
 @given(
     name=st.sampled_from(ALL),
     length=st.integers(1, 12),
@@ -29,8 +107,7 @@ def extra_params(name: str, length: int) -> dict:
     data=st.data(),
 )
 def test_sampler_invariants(name, length, vocab, batch, data):
-    steps = data.draw(st.integers(1, length))
-    schedule = data.draw(st.sampled_from(sorted(MASKED_FRACTION)))
+    params = draw_params(name, length, data)
     seed = data.draw(st.integers(0, 2**31))
     given_mask = data.draw(st.lists(st.booleans(), min_size=length, max_size=length))
     denoiser = RandomNetDenoiser(vocab, length, seed=seed % 97)
@@ -39,10 +116,7 @@ def test_sampler_invariants(name, length, vocab, batch, data):
     init[:, keep] = torch.randint(
         0, vocab, (batch, int(keep.sum())), generator=torch.Generator().manual_seed(seed)
     )
-    substeps = 1 if name == "maskgit" else data.draw(st.integers(1, 4))
-    sampler = build(name, steps=steps, schedule=schedule, **extra_params(name, length))
-    if substeps > 1:
-        sampler = build(name, steps=steps, schedule=schedule, substeps=substeps, **extra_params(name, length))
+    sampler = build(name, **params)
 
     out = sampler.sample(
         denoiser, batch, generator=torch.Generator().manual_seed(seed), init=init, trace=True
@@ -51,34 +125,62 @@ def test_sampler_invariants(name, length, vocab, batch, data):
     assert out.tokens.shape == (batch, length)
     assert ((out.tokens >= 0) & (out.tokens < vocab)).all(), "no mask ids left, all tokens real"
     assert torch.equal(out.tokens[:, keep], init[:, keep]), "given tokens never change"
-    revealed = torch.zeros(batch, length, dtype=torch.long)
-    for record in out.trace:
-        valid = record.positions >= 0
-        for b in range(batch):
-            revealed[b, record.positions[b][valid[b]]] += 1
-        assert torch.equal(out.tokens.gather(1, record.positions.clamp(min=0))[valid], record.tokens[valid])
-    assert torch.equal(revealed, (~keep).long().expand(batch, -1)), "each masked position revealed once"
+    final, reveals = replay(init, out.trace, vocab)
+    assert torch.equal(final, out.tokens), "the trace replays to the output"
+    remasks = sum(int((r.positions >= 0).sum()) for r in out.trace if r.kind == "remask")
+    remasking = name == "remdm" or (name == "semi_ar" and params["base"] == "remdm")
+    assert remasking or remasks == 0, "only remasking samplers remask"
+    assert int(reveals.sum()) == batch * int((~keep).sum()) + remasks, (
+        "every remasked position is revealed again"
+    )
+    assert out.nfe == denoiser.calls, "nfe counts every denoiser call"
+    assert out.cost == out.nfe
     num_masked = int((~keep).sum())
-    if name != "ancestral":
-        expected = unmask_counts(torch.full((batch,), num_masked), steps, schedule)
+    steps_used = {(r.block, r.step) for r in out.trace}
+    if name in PLANNED:
+        steps = params["steps"]
+        expected = unmask_counts(torch.full((batch,), num_masked), steps, params["schedule"])
         per_step = torch.zeros(batch, steps, dtype=torch.long)
         for r in out.trace:
             per_step[:, r.step] += (r.positions >= 0).sum(dim=1)
         assert torch.equal(per_step, expected)
         # a plain denoiser under partial caching is charged a full call per chunk of each step
-        chunks = expected.max(dim=0).values.clamp(max=substeps)
+        chunks = expected.max(dim=0).values.clamp(max=params.get("substeps", 1))
         assert out.nfe == int(chunks.sum())
-    else:
-        assert len({r.step for r in out.trace}) <= steps
-    assert out.cost == out.nfe
-    again = sampler.sample(denoiser, batch, generator=torch.Generator().manual_seed(seed), init=init)
+    elif name in ("ancestral", "remdm"):
+        assert len(steps_used) <= params["steps"] and out.nfe <= params["steps"] * params.get("substeps", 1)
+    elif name in ("threshold", "eb"):
+        bound = params["max_steps"] or length
+        assert out.nfe == len(steps_used) <= bound
+        done = torch.zeros(batch, dtype=torch.long)
+        for r in out.trace:  # every step reveals at least one position of each unfinished row
+            revealed = (r.positions >= 0).sum(dim=1)
+            assert (revealed[done < num_masked] >= 1).all()
+            done += revealed
+    elif name == "first_hitting":
+        if params["max_steps"] is None:
+            assert out.nfe == num_masked and all(
+                ((r.positions >= 0).sum(dim=1) <= 1).all() for r in out.trace
+            )
+        else:
+            assert out.nfe <= params["max_steps"]
+    else:  # semi_ar: blocks in order, each record inside its block
+        block = params["block_length"]
+        assert [r.block for r in out.trace] == sorted(r.block for r in out.trace)
+        for r in out.trace:
+            inside = r.positions[r.positions >= 0]
+            assert (inside // block == r.block).all()
+    again = sampler.sample(
+        denoiser, batch, generator=torch.Generator().manual_seed(seed), init=init, trace=True
+    )
     assert torch.equal(again.tokens, out.tokens), "same generator state, bit-identical output"
+    assert again.nfe == out.nfe
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_nfe_equals_denoiser_calls_and_seeds_differ(name):
     denoiser = RandomNetDenoiser(32, 24)
-    sampler = build(name, steps=6, **extra_params(name, 24))
+    sampler = build(name, **params_for(name, 6, 24))
     a = sampler.sample(denoiser, 16, generator=torch.Generator().manual_seed(1))
     assert a.nfe == denoiser.calls
     b = sampler.sample(denoiser, 16, generator=torch.Generator().manual_seed(2))
@@ -184,7 +286,7 @@ class BadAtStep:
 @pytest.mark.parametrize("name", ALL)
 def test_nan_logits_name_the_step(name):
     with pytest.raises(ValueError, match=r"NaN or infinite logits at step 2"):
-        build(name, steps=6, **extra_params(name, 12)).sample(
+        build(name, **params_for(name, 6, 12)).sample(
             BadAtStep("nan", 2), 2, generator=torch.Generator().manual_seed(0)
         )
 
@@ -192,7 +294,7 @@ def test_nan_logits_name_the_step(name):
 @pytest.mark.parametrize("name", ALL)
 def test_wrong_logit_shape_names_the_step(name):
     with pytest.raises(ValueError, match=r"shape \(2, 12, 5\) at step 0; expected \(2, 12, 6\)"):
-        build(name, steps=4).sample(BadAtStep("shape", 0), 2, generator=torch.Generator())
+        build(name, **params_for(name, 4, 12)).sample(BadAtStep("shape", 0), 2, generator=torch.Generator())
 
 
 def test_init_with_wrong_shape_or_ids():

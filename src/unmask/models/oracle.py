@@ -12,6 +12,9 @@ conditionals given everything observed.
   posterior over the components.
 - ``HiddenMarkov``: a hidden Markov law on sequences (text-like); forward-backward with arbitrary
   observed positions. A Markov chain is the special case with identity emissions.
+- ``ClassConditionalJoint``: tabular laws ``p(x | c)`` for ``num_classes`` classes, for
+  classifier-free guidance: ``cond`` = class ids ``[B]``, the null id ``num_classes`` (or
+  ``cond=None``) gives the marginal ``sum_c w_c p(x | c)``.
 """
 
 from __future__ import annotations
@@ -283,3 +286,89 @@ class HiddenMarkov(_Oracle):
                 state = categorical64(trans[state], generator)
             out[:, j] = categorical64(emit[state], generator)
         return out
+
+
+class ClassConditionalJoint(_Oracle):
+    """Class-conditional tabular laws: ``p(x | c)`` for ``c < num_classes`` and, for the null label
+    ``c = num_classes`` (or ``cond=None``), the marginal ``p(x) = sum_c w_c p(x | c)``.
+
+    The guidance protocol of ``unmask.samplers.logits``: ``num_classes``, ``cond`` = ids ``[B]``.
+    """
+
+    def __init__(self, probs: torch.Tensor, class_probs: torch.Tensor, vocab_size: int, seq_len: int):
+        probs = probs.to(torch.float64)
+        class_probs = class_probs.reshape(-1).to(torch.float64)
+        if probs.dim() != 2 or probs.shape[0] != class_probs.numel():
+            raise ValueError("probs must be [num_classes, V**L] with num_classes = len(class_probs)")
+        if (class_probs < 0).any() or not math.isclose(float(class_probs.sum()), 1.0, rel_tol=1e-9):
+            raise ValueError("class_probs must be non-negative and sum to 1")
+        self.classes = [TabularJoint(p, vocab_size, seq_len) for p in probs]
+        self.class_probs = class_probs
+        self.marginal = TabularJoint(class_probs @ probs, vocab_size, seq_len)
+        self.vocab_size, self.seq_len = vocab_size, seq_len
+        self.num_classes = class_probs.numel()
+
+    @classmethod
+    def random(
+        cls,
+        num_classes: int = 3,
+        vocab_size: int = 3,
+        seq_len: int = 3,
+        concentration: float = 0.5,
+        seed: int = 0,
+    ) -> ClassConditionalJoint:
+        """Each class's law drawn from a symmetric Dirichlet(``concentration``); uniform classes."""
+        g = torch.Generator().manual_seed(seed)
+        gamma = torch._standard_gamma(
+            torch.full((num_classes, vocab_size**seq_len), concentration, dtype=torch.float64), generator=g
+        )
+        probs = gamma / gamma.sum(dim=1, keepdim=True)
+        return cls(
+            probs, torch.full((num_classes,), 1.0 / num_classes, dtype=torch.float64), vocab_size, seq_len
+        )
+
+    def labels(self, cond: Any | None, batch_size: int) -> torch.Tensor:
+        """Class ids ``[B]`` (the null id where ``cond`` is None)."""
+        if cond is None:
+            return torch.full((batch_size,), self.num_classes, dtype=torch.long)
+        labels = torch.as_tensor(cond).long().reshape(-1).cpu()
+        if labels.numel() == 1:
+            labels = labels.expand(batch_size)
+        if labels.shape != (batch_size,) or ((labels < 0) | (labels > self.num_classes)).any():
+            raise ValueError(f"cond must hold {batch_size} class ids in 0..{self.num_classes}")
+        return labels
+
+    def _per_class(self, method: str, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        out = None
+        for c, law in enumerate([*self.classes, self.marginal]):
+            rows = (labels == c).nonzero().squeeze(1)
+            if rows.numel():
+                part = getattr(law, method)(x[rows])
+                if out is None:
+                    out = torch.empty((x.shape[0], *part.shape[1:]), dtype=part.dtype)
+                out[rows] = part
+        assert out is not None
+        return out
+
+    def conditionals(self, tokens: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
+        return self._per_class("conditionals", tokens, self.labels(cond, tokens.shape[0]))
+
+    def __call__(self, tokens: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
+        return _logits(self.conditionals(tokens, cond))
+
+    def log_prob(self, x: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
+        return self._per_class("log_prob", x, self.labels(cond, x.shape[0]))
+
+    def sample(self, n: int, generator: torch.Generator, cond: Any | None = None) -> torch.Tensor:
+        labels = self.labels(cond, n)
+        out = torch.empty(n, self.seq_len, dtype=torch.long)
+        for c, law in enumerate([*self.classes, self.marginal]):
+            rows = (labels == c).nonzero().squeeze(1)
+            if rows.numel():
+                out[rows] = law.sample(rows.numel(), generator)
+        return out
+
+    def class_log_posterior(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, num_classes]``: ``log p(c | x)``."""
+        joint = torch.stack([law.log_prob(x) for law in self.classes], dim=1) + self.class_probs.log()
+        return joint - torch.logsumexp(joint, dim=1, keepdim=True)

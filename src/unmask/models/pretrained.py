@@ -23,6 +23,7 @@ class _Wrapped:
     def __init__(self, net: torch.nn.Module, card: dict[str, Any]):
         self.net, self.card = net, card
         self.vocab_size, self.seq_len = net.vocab_size, net.seq_len
+        self.num_classes = getattr(net, "num_classes", 0)  # class-conditional: null label = num_classes
 
     @property
     def device(self) -> torch.device:

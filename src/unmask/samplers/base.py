@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from unmask.samplers.choose import flat_rows
+from unmask.samplers.choose import flat_rows, masked_flat_rows
+from unmask.samplers.logits import (
+    check_cond,
+    check_guidance,
+    check_logits_options,
+    filter_rows,
+    guided_logits,
+    row_progress,
+)
 from unmask.samplers.rows import NonFiniteLogitsError
 from unmask.samplers.schedules import check_schedule, unmask_counts
 
@@ -40,12 +50,18 @@ class PartialDenoiser(Denoiser, Protocol):
 
 @dataclass
 class StepRecord:
-    """What one step revealed: positions (in the order chosen) and their tokens, ``-1`` padded."""
+    """What one step revealed: positions (in the order chosen) and their tokens, ``-1`` padded.
+
+    ``kind == "remask"`` (remasking samplers): the positions were masked again and ``tokens`` are
+    the tokens they held. ``block``: the block of a block-wise (semi-autoregressive) run.
+    """
 
     step: int
     positions: torch.Tensor  # [B, k_max]
     tokens: torch.Tensor  # [B, k_max]
     substep: int = 0  # partial caching reveals a step's positions in several sub-steps
+    kind: str = "reveal"
+    block: int = 0
 
 
 @dataclass
@@ -153,46 +169,113 @@ def check_steps_fit(steps: int, length: int) -> None:
 
 
 class Trajectory:
-    """Mutable state of one sampling run: tokens, the masked set, the cost so far and the trace."""
+    """Mutable state of one sampling run: tokens, the masked set, the cost so far and the trace.
 
-    def __init__(self, denoiser: Denoiser, batch_size: int, init: torch.Tensor | None, trace: bool):
+    ``masked`` holds the positions the running sampler still has to reveal (inside ``region``,
+    only those of the current block; the others keep the mask id, so the denoiser sees them
+    masked). Every denoiser call goes through ``predict``, ``encode`` or ``refresh``, which count
+    ``nfe`` and ``cost`` and apply the sampler's logits options (``options``: classifier-free
+    guidance, top-k, top-p; see ``logits.py``), so every rule sees the same transformed logits.
+    With guidance, the class ids come from ``cond`` (validated here) and each call runs the
+    denoiser once on the doubled batch (conditional rows, then null-label rows): it counts 2.
+    """
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        batch_size: int,
+        init: torch.Tensor | None,
+        trace: bool,
+        options: Any = None,
+        cond: Any = None,
+    ):
         self.tokens = initial_tokens(denoiser, batch_size, init)
         self.batch_size, self.length = self.tokens.shape
         self.vocab_size = denoiser.vocab_size
         self.masked = self.tokens == self.vocab_size
+        self.given = ~self.masked  # tokens of ``init``: never overwritten, never remasked
+        self.start_masked = self.masked.sum(dim=1)
         self.nfe = 0
         self.cost = 0.0
+        self.block = 0
         self.records: list[StepRecord] | None = [] if trace else None
+        self.temperature = getattr(options, "temperature", 1.0)
+        self.top_k = getattr(options, "top_k", None)
+        self.top_p = getattr(options, "top_p", None)
+        self.cfg_scale = float(getattr(options, "cfg_scale", 0.0))
+        self.cfg_ramp = getattr(options, "cfg_ramp", "constant")
+        self.labels: torch.Tensor | None = None
+        if self.cfg_scale:
+            check_guidance(self.cfg_scale, denoiser)
+            self.labels = check_cond(self.cfg_scale, denoiser, cond, self.batch_size).to(self.device)
+            self.labels = torch.cat([self.labels, torch.full_like(self.labels, denoiser.num_classes)])
 
     @property
     def device(self) -> torch.device:
         return self.tokens.device
 
+    @property
+    def calls_per_forward(self) -> int:
+        """Denoiser evaluations per forward: 2 with guidance (conditional and unconditional)."""
+        return 1 if self.labels is None else 2
+
+    def _guide(self, both: torch.Tensor) -> torch.Tensor:
+        scale = torch.full((self.batch_size,), self.cfg_scale, dtype=torch.float64, device=self.device)
+        if self.cfg_ramp == "linear":
+            scale = scale * row_progress(self.tokens, self.vocab_size, self.start_masked)
+        return guided_logits(both[: self.batch_size], both[self.batch_size :], scale)
+
+    def _filter(self, logits: torch.Tensor, rows: torch.Tensor | None, where: str) -> torch.Tensor:
+        """Top-k / nucleus filter of the flat ``rows`` (``None`` = the masked rows)."""
+        if self.top_k is None and self.top_p is None:
+            return logits
+        if rows is None:
+            rows = masked_flat_rows(self.masked)
+        try:
+            return filter_rows(logits, rows, top_k=self.top_k, top_p=self.top_p, temperature=self.temperature)
+        except NonFiniteLogitsError:
+            raise ValueError(f"denoiser returned NaN or infinite logits {where}") from None
+
     def predict(self, denoiser: Denoiser, cond: Any, step: int) -> torch.Tensor:
-        """One full denoiser call on the current tokens, counted in ``nfe`` and ``cost``."""
-        logits = call_denoiser(denoiser, self.tokens, cond, step)
-        self.nfe += 1
-        self.cost += 1.0
-        return logits
+        """One full forward on the current tokens, counted in ``nfe`` and ``cost``."""
+        if self.labels is None:
+            logits = call_denoiser(denoiser, self.tokens, cond, step)
+        else:
+            doubled = torch.cat([self.tokens, self.tokens])
+            logits = self._guide(call_denoiser(denoiser, doubled, self.labels, step))
+        self.nfe += self.calls_per_forward
+        self.cost += self.calls_per_forward
+        return self._filter(logits, None, f"at step {step}")
 
     def encode(self, denoiser: PartialDenoiser, cond: Any, step: int) -> tuple[torch.Tensor, Any]:
         """A full forward that also returns the K/V cache; counted like ``predict``."""
-        logits, cache = denoiser.encode(self.tokens, cond)
-        expected = (self.batch_size, self.length, self.vocab_size)
-        check_logits(logits, expected, f"denoiser.encode ... at step {step}")
-        self.nfe += 1
-        self.cost += 1.0
-        return logits, cache
+        tokens = self.tokens if self.labels is None else torch.cat([self.tokens, self.tokens])
+        logits, cache = denoiser.encode(tokens, cond if self.labels is None else self.labels)
+        check_logits(logits, (*tokens.shape, self.vocab_size), f"denoiser.encode ... at step {step}")
+        if self.labels is not None:
+            logits = self._guide(logits)
+        self.nfe += self.calls_per_forward
+        self.cost += self.calls_per_forward
+        return self._filter(logits, None, f"at step {step}"), cache
 
     def refresh(
         self, denoiser: PartialDenoiser, rows: torch.Tensor, cache: Any, cond: Any, step: int, substep: int
     ) -> torch.Tensor:
-        """Predictions at ``rows`` ``[B, q]`` from a partial forward, costing ``q / L``."""
-        fresh = denoiser.refresh(self.tokens, rows, cache, cond)
-        expected = (self.batch_size, rows.shape[1], self.vocab_size)
+        """Predictions at ``rows`` ``[B, q]`` from a partial forward, costing ``q / L`` per evaluation."""
+        if self.labels is None:
+            fresh = denoiser.refresh(self.tokens, rows, cache, cond)
+        else:
+            tokens, rows2 = torch.cat([self.tokens, self.tokens]), torch.cat([rows, rows])
+            fresh = denoiser.refresh(tokens, rows2, cache, self.labels)
+        expected = (self.batch_size * self.calls_per_forward, rows.shape[1], self.vocab_size)
         check_logits(fresh, expected, f"denoiser.refresh ... at step {step}, substep {substep}")
-        self.cost += rows.shape[1] / self.length
-        return fresh
+        if self.labels is not None:
+            fresh = self._guide(fresh)
+        self.cost += self.calls_per_forward * rows.shape[1] / self.length
+        if self.top_k is None and self.top_p is None:
+            return fresh
+        every_row = torch.arange(fresh.shape[0] * fresh.shape[1], device=self.device)
+        return self._filter(fresh, every_row, f"at step {step}, substep {substep}")
 
     def commit(
         self,
@@ -208,52 +291,71 @@ class Trajectory:
             raise RuntimeError(f"step {step} tried to overwrite an unmasked position")
         self.tokens.view(-1)[rows] = new_tokens
         self.masked.view(-1)[rows] = False
+        self._record(step, positions, valid, new_tokens, substep, "reveal")
+
+    def remask(self, step: int, positions: torch.Tensor, valid: torch.Tensor) -> None:
+        """Mask the valid ``positions`` again (revealed earlier by this run, never given ones);
+        traced as a ``kind="remask"`` record holding the tokens that were erased."""
+        rows = flat_rows(positions, valid, self.length)
+        if (self.masked.view(-1)[rows] | self.given.view(-1)[rows]).any():
+            raise RuntimeError(f"step {step} tried to remask a masked or given position")
+        erased = self.tokens.view(-1)[rows]
+        self.tokens.view(-1)[rows] = self.vocab_size
+        self.masked.view(-1)[rows] = True
+        self._record(step, positions, valid, erased, 0, "remask")
+
+    def _record(self, step, positions, valid, tokens, substep: int, kind: str) -> None:
         if self.records is not None:
             placed = torch.full(positions.shape, -1, dtype=torch.long, device=self.device)
-            placed[valid] = new_tokens
-            self.records.append(StepRecord(step, torch.where(valid, positions, -1), placed, substep))
+            placed[valid] = tokens
+            where = torch.where(valid, positions, -1)
+            self.records.append(StepRecord(step, where, placed, substep, kind, self.block))
+
+    @contextmanager
+    def region(self, allowed: torch.Tensor, block: int) -> Iterator[None]:
+        """Restrict ``masked`` to ``allowed`` (``[L]`` or ``[B, L]`` booleans) while inside: a sampler
+        run in it reveals (and remasks) only there; records carry ``block``."""
+        hidden = self.masked & ~allowed
+        self.masked &= allowed
+        self.block = block
+        try:
+            yield
+        finally:
+            self.masked |= hidden
 
     def output(self) -> SampleOutput:
-        if self.masked.any():
+        if self.masked.any() or (self.tokens == self.vocab_size).any():
             raise RuntimeError("sampling ended with masked positions left")
         return SampleOutput(tokens=self.tokens, nfe=self.nfe, cost=self.cost, trace=self.records)
 
 
 @dataclass(frozen=True)
-class StepSampler:
-    """Plumbing shared by samplers that reveal ``k_t`` positions per step from one denoiser call.
+class SamplerBase:
+    """What every sampler has: ``temperature`` (divides the logits) and the logits options of
+    ``logits.py``: ``cfg_scale`` (classifier-free guidance, 0 = off), ``cfg_ramp`` (``constant`` or
+    ``linear`` in the row's progress), ``top_k`` and ``top_p`` (None = off).
 
-    ``sample`` runs: counts ``k = unmask_plan(...)`` (``[B, T]``); for each step with any
-    ``k_t > 0``: one denoiser call, then ``step`` returns the positions (best first) and their
-    tokens, which are committed. Subclasses implement ``step`` (a pure function of the logits, the
-    masked set, the counts and the generator) and may override ``unmask_plan`` and ``reveal``
-    (partial caching replaces the one-call step by encode, choose, and refreshes).
+    ``sample`` checks the denoiser, builds a ``Trajectory`` and runs ``generate`` on it, which
+    reveals every position ``run.masked`` holds; block-wise generation (``semi_ar``) calls
+    ``generate`` once per block on one shared trajectory.
     """
 
-    steps: int = 8
-    schedule: str = "cosine"
     temperature: float = 1.0
+    cfg_scale: float = 0.0
+    cfg_ramp: str = "constant"
+    top_k: int | None = None
+    top_p: float | None = None
 
     def __post_init__(self) -> None:
-        check_common(self.steps, self.schedule, self.temperature)
-
-    def unmask_plan(self, num_masked: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``[B, T]`` positions to reveal per step (default: the deterministic schedule)."""
-        return unmask_counts(num_masked, self.steps, self.schedule)
+        check_positive("temperature", self.temperature)
+        check_logits_options(self.cfg_scale, self.cfg_ramp, self.top_k, self.top_p)
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
         """Checks that depend on the denoiser, before any compute."""
-        check_steps_fit(self.steps, denoiser.seq_len)
+        check_guidance(self.cfg_scale, denoiser)
 
-    def step(
-        self,
-        logits: torch.Tensor,
-        masked: torch.Tensor,
-        counts: torch.Tensor,
-        step: int,
-        generator: torch.Generator,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(positions [B, k_max], valid [B, k_max], tokens [n_valid])`` for one step."""
+    def generate(self, run: Trajectory, denoiser: Denoiser, cond: Any, generator: torch.Generator) -> None:
+        """Reveal every position in ``run.masked`` (the sampler's loop)."""
         raise NotImplementedError
 
     def sample(
@@ -267,13 +369,58 @@ class StepSampler:
         trace: bool = False,
     ) -> SampleOutput:
         self.check_denoiser(denoiser)
-        run = Trajectory(denoiser, batch_size, init, trace)
+        run = Trajectory(denoiser, batch_size, init, trace, options=self, cond=cond)
+        self.generate(run, denoiser, cond, generator)
+        return run.output()
+
+
+@dataclass(frozen=True)
+class StepSampler(SamplerBase):
+    """Plumbing shared by samplers that reveal ``k_t`` positions per step from one denoiser call.
+
+    ``generate`` runs: counts ``k = unmask_plan(...)`` (``[B, T]``); for each step with any
+    ``k_t > 0``: one denoiser call, then ``step`` returns the positions (best first) and their
+    tokens, which are committed. Subclasses implement ``step`` (a pure function of the logits, the
+    masked set, the counts and the generator) and may override ``unmask_plan`` and ``reveal``
+    (partial caching replaces the one-call step by encode, choose, and refreshes).
+    """
+
+    steps: int = 8
+    schedule: str = "cosine"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_common(self.steps, self.schedule, self.temperature)
+
+    def unmask_plan(self, num_masked: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``[B, T]`` positions to reveal per step (default: the deterministic schedule)."""
+        return unmask_counts(num_masked, self.steps, self.schedule)
+
+    def check_denoiser(self, denoiser: Denoiser) -> None:
+        super().check_denoiser(denoiser)
+        self.check_length(denoiser.seq_len)
+
+    def check_length(self, length: int) -> None:
+        """Checks on the number of positions one run (or one block) reveals."""
+        check_steps_fit(self.steps, length)
+
+    def step(
+        self,
+        logits: torch.Tensor,
+        masked: torch.Tensor,
+        counts: torch.Tensor,
+        step: int,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(positions [B, k_max], valid [B, k_max], tokens [n_valid])`` for one step."""
+        raise NotImplementedError
+
+    def generate(self, run: Trajectory, denoiser: Denoiser, cond: Any, generator: torch.Generator) -> None:
         counts = self.unmask_plan(run.masked.sum(dim=1), generator).to(run.device)
         for step in range(counts.shape[1]):
             k = counts[:, step]
             if bool(k.any()):
                 self.reveal(run, denoiser, cond, k, step, generator)
-        return run.output()
 
     def reveal(
         self, run: Trajectory, denoiser: Denoiser, cond: Any, counts: torch.Tensor, step: int, generator

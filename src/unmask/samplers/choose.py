@@ -86,3 +86,15 @@ def order_scores(order: torch.Tensor) -> torch.Tensor:
     scores = torch.empty(order.shape[0], dtype=torch.float64)
     scores[order] = -torch.arange(order.shape[0], dtype=torch.float64)
     return scores
+
+
+def mask_positions(chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``True`` positions of each row of a ``[B, L]`` mask, in increasing order.
+
+    Returns ``(positions, valid)``, both ``[B, max count]``, like ``top_positions``.
+    """
+    counts = chosen.sum(dim=1)
+    k_max = int(counts.max()) if counts.numel() else 0
+    positions = torch.argsort((~chosen).to(torch.int8), dim=1, stable=True)[:, :k_max]
+    valid = torch.arange(k_max, device=chosen.device)[None, :] < counts[:, None]
+    return positions, valid

@@ -129,7 +129,7 @@ class AncestralSampler(RandomSampler):
             remaining -= drawn
         return counts
 
-    def check_denoiser(self, denoiser: Denoiser) -> None:
+    def check_length(self, length: int) -> None:
         """Any number of steps is allowed: steps without reveals cost nothing."""
 
 

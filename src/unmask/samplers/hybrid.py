@@ -77,6 +77,7 @@ class HybridSampler(ChooseThenSample):
         return RandomSampler(**common)
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
+        super().check_denoiser(denoiser)
         self.exploration_rule().check_denoiser(denoiser)
 
     def exploit_counts(self, counts: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from unmask.samplers.adaptive import EntropyBoundedSampler, FirstHittingSampler, ThresholdSampler
 from unmask.samplers.cts import (
     AncestralSampler,
     ConfidenceSampler,
@@ -16,6 +17,8 @@ from unmask.samplers.cts import (
 )
 from unmask.samplers.hybrid import HybridSampler
 from unmask.samplers.maskgit import MaskGITSampler
+from unmask.samplers.remdm import ReMDMSampler
+from unmask.samplers.semi_ar import SemiAutoregressiveSampler
 
 SAMPLERS: dict[str, type] = {
     "ancestral": AncestralSampler,
@@ -27,6 +30,11 @@ SAMPLERS: dict[str, type] = {
     "moment": MomentSampler,
     "maskgit": MaskGITSampler,
     "hybrid": HybridSampler,
+    "threshold": ThresholdSampler,
+    "eb": EntropyBoundedSampler,
+    "first_hitting": FirstHittingSampler,
+    "remdm": ReMDMSampler,
+    "semi_ar": SemiAutoregressiveSampler,
 }
 
 
