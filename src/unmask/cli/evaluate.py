@@ -28,6 +28,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from unmask.cli.errors import ConfigError, first_line, run_reporting_errors
+from unmask.cli.validate import check_hardware, check_int, check_keys, check_logger
 from unmask.io import git_sha, write_json_atomic
 from unmask.metrics.suite import MetricSuite, check_options, domain_of, select_metrics
 
@@ -35,28 +37,28 @@ log = logging.getLogger("unmask.eval")
 CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
-class ConfigError(ValueError):
-    """Bad input found before any compute."""
+TOP_LEVEL_KEYS = ("model", "sampler", "hardware", "logger", "metrics", "num_samples", "batch_size", "seed")
+TOP_LEVEL_KEYS += ("save_samples",)
 
 
 def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
     """Validate and instantiate; every failure is a ``ConfigError`` naming the key."""
+    check_keys("", cfg.keys(), TOP_LEVEL_KEYS)
     for key in ("num_samples", "batch_size"):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key}={value!r} must be an integer >= 1")
-    if cfg.hardware.devices < 1 or cfg.hardware.num_nodes < 1:
-        raise ConfigError(f"hardware.devices={cfg.hardware.devices} and hardware.num_nodes must be >= 1")
-    if cfg.hardware.accelerator == "gpu" and not torch.cuda.is_available():
-        raise ConfigError("hardware.accelerator=gpu but no GPU is visible; use hardware=cpu or hardware=ddp")
+        check_int(key, cfg.get(key), 1)
+    check_int("seed", cfg.get("seed"), 0)
+    if not isinstance(cfg.get("save_samples"), bool):
+        raise ConfigError(f"save_samples={cfg.get('save_samples')!r} must be true or false")
+    check_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
+    check_logger(OmegaConf.to_container(cfg.logger, resolve=True))
     try:
         sampler = instantiate(cfg.sampler)
     except Exception as err:  # Hydra wraps the ValueError of the builder
-        raise ConfigError(f"sampler: {root_message(err)}") from None
+        raise ConfigError(f"sampler: {first_line(err)}") from None
     try:
         model = instantiate(cfg.model)
     except Exception as err:
-        raise ConfigError(f"model: {root_message(err)}") from None
+        raise ConfigError(f"model: {first_line(err)}") from None
     try:
         sampler.check_denoiser(model)
     except ValueError as err:
@@ -70,15 +72,10 @@ def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
     names = requested.pop("names")
     try:
         suite = MetricSuite(select_metrics(names, domain, model), check_options(requested), cfg.seed)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+        suite.check_data()
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(first_line(err)) from None
     return model, sampler, domain, suite
-
-
-def root_message(err: BaseException) -> str:
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def run_key(cfg: DictConfig) -> str:
@@ -161,6 +158,19 @@ def wandb_logger(cfg: DictConfig, run_dir: Path):
         save_dir=str(run_dir),
         mode=mode,
     )
+
+
+def log_to_csv(run_dir: Path, results: dict) -> None:
+    """Lightning's CSVLogger: ``csv/hparams.yaml`` and ``csv/metrics.csv`` (eval/..., cost/...)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    logger = CSVLogger(str(run_dir), name="csv", version="")
+    logger.log_hyperparams(results["config"])
+    logger.log_metrics(
+        {f"eval/{k}": v for k, v in results["metrics"].items()}
+        | {f"cost/{k}": v for k, v in results["cost"].items()}
+    )
+    logger.save()
 
 
 def log_to_wandb(cfg: DictConfig, run_dir: Path, results: dict, files: list[str], model: Any) -> None:
@@ -302,6 +312,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     files = save_samples(run_dir, model, domain, tokens) if cfg.save_samples else []
     if cfg.logger.kind == "wandb":
         log_to_wandb(cfg, run_dir, results, files, model)
+    if cfg.logger.kind == "csv":
+        log_to_csv(run_dir, results)
     results["end_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
     results["files"] = files
     write_json_atomic(run_dir / "results.json", results)
@@ -328,14 +340,7 @@ def print_summary(results: dict, run_dir: Path) -> None:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        evaluate(cfg, run_dir)
-    except ConfigError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        log.error("%s", err)  # into the run's log file
-        sys.stderr.write(f"unmask-eval: error: {err}\n")
-        sys.exit(2)
+    run_reporting_errors("unmask-eval", lambda: evaluate(cfg, run_dir))
 
 
 if __name__ == "__main__":

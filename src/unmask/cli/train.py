@@ -20,15 +20,65 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from unmask.data.assets import ASSETS, fetch
+from unmask.cli.errors import ConfigError, run_reporting_errors
+from unmask.cli.validate import check_choice, check_hardware, check_int, check_keys, check_number
+from unmask.data.assets import ASSETS, AssetError, fetch
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
-from unmask.models.checkpoint import CHECKPOINT_DIR, load_card, load_model, save_checkpoint
+from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
 
 log = logging.getLogger(__name__)
 CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
+
+
+TOP_LEVEL_KEYS = (
+    "name",
+    "task",
+    "dataset",
+    "net",
+    "tokenizer",
+    "objective",
+    "ema",
+    "seed",
+    "ship",
+    "batch_size",
+    "max_steps",
+    "val_every",
+    "val_batches",
+    "lr",
+    "warmup_steps",
+    "hardware",
+)
+TASKS = ("vq", "denoiser", "classifier")
+OBJECTIVES = ("mdlm", "maskgit")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Every key of the run, before data or Lightning is touched (``ConfigError`` names it)."""
+    check_keys("", cfg.keys(), TOP_LEVEL_KEYS)
+    check_choice("task", cfg.get("task"), TASKS)
+    check_choice("dataset", cfg.get("dataset"), DATASETS)
+    for key in ("max_steps", "batch_size", "val_every", "val_batches"):
+        check_int(key, cfg.get(key), 1)
+    check_int("warmup_steps", cfg.get("warmup_steps"), 0)
+    check_int("seed", cfg.get("seed"), 0)
+    check_number("lr", cfg.get("lr"))
+    if not isinstance(cfg.get("ship"), bool):
+        raise ConfigError(f"ship={cfg.get('ship')!r} must be true or false")
+    if cfg.task == "denoiser":
+        check_choice("objective", cfg.get("objective"), OBJECTIVES)
+        if cfg.get("ema") is not None and not 0 <= cfg.ema < 1:
+            raise ConfigError(f"ema={cfg.ema!r} must be in [0, 1) or null")
+        for key in ("vocab_size", "seq_len"):
+            check_int(f"net.{key}", cfg.net.get(key), 1)
+    if cfg.dataset == "mnist_tokens":
+        try:
+            load_card(cfg.get("tokenizer"))
+        except (CheckpointError, TypeError) as err:
+            raise ConfigError(f"tokenizer={cfg.get('tokenizer')!r}: {err}") from None
+    check_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
 
 
 def build_data(cfg: DictConfig) -> tuple:
@@ -39,7 +89,7 @@ def build_data(cfg: DictConfig) -> tuple:
         train_text = load_text("train")
         tokenizer = CharTokenizer.from_text(train_text)
         if cfg.net.vocab_size != tokenizer.vocab_size:
-            raise ValueError(
+            raise ConfigError(
                 f"net.vocab_size={cfg.net.vocab_size} but the character vocabulary has {tokenizer.vocab_size}"
             )
         train = RandomWindows(
@@ -67,7 +117,7 @@ def build_data(cfg: DictConfig) -> tuple:
                 x_train = torch.cat([vq.encode(b) for b in x_train.split(1000)])
                 x_val = torch.cat([vq.encode(b) for b in x_val.split(1000)])
             if cfg.net.vocab_size != vq.codebook_size:
-                raise ValueError(
+                raise ConfigError(
                     f"net.vocab_size={cfg.net.vocab_size} but tokenizer {cfg.tokenizer} has "
                     f"{vq.codebook_size} codes"
                 )
@@ -110,13 +160,15 @@ def build_module(cfg: DictConfig) -> L.LightningModule:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
-    if cfg.max_steps < 1 or cfg.batch_size < 1:
-        raise ValueError(f"max_steps={cfg.max_steps} and batch_size={cfg.batch_size} must be >= 1")
+    check_train_config(cfg)
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     L.seed_everything(cfg.seed, workers=True)
+    try:
+        train_loader, val_loader, fields = build_data(cfg)  # data and tokenizer checks first
+    except AssetError as err:
+        raise ConfigError(str(err)) from None
     module = build_module(cfg)
-    train_loader, val_loader, fields = build_data(cfg)
     trainer = L.Trainer(
         max_steps=cfg.max_steps,
         accelerator=cfg.hardware.accelerator,
@@ -167,7 +219,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    run_reporting_errors("unmask-train", lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
 
 if __name__ == "__main__":

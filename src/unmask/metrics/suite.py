@@ -131,6 +131,13 @@ class MetricSuite:
         self.device: torch.device | str = "cpu"
         self._networks: dict[str, Any] = {}
 
+    def check_data(self) -> None:
+        """Verify the data the metrics need (sha256 of the download) before any sampling."""
+        if "fid_mnist" in self.names or "fid_inception" in self.names:
+            from unmask.data.assets import fetch
+
+            fetch("mnist")
+
     @property
     def per_batch(self) -> list[str]:
         return [n for n in self.names if n in NETWORK_METRICS]

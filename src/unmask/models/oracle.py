@@ -37,6 +37,22 @@ def _logits(log_probs: torch.Tensor) -> torch.Tensor:
     return log_probs.to(torch.float32)
 
 
+def check_sizes(**sizes: tuple[int, int]) -> None:
+    """``name=(value, minimum)``: each an integer >= its minimum, else a ValueError naming it."""
+    for name, (value, minimum) in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+
+
+def check_concentration(concentration: float) -> None:
+    if (
+        isinstance(concentration, bool)
+        or not isinstance(concentration, (int, float))
+        or not concentration > 0
+    ):
+        raise ValueError(f"concentration={concentration!r} must be a positive number")
+
+
 class _Oracle:
     """Shared plumbing: the mask id, the device, and exact partial refresh."""
 
@@ -100,6 +116,10 @@ class TabularJoint(_Oracle):
     ) -> TabularJoint:
         """A joint drawn from a symmetric Dirichlet(``concentration``) over all sequences
         (``generator``, or a fresh one seeded with ``seed``)."""
+        check_sizes(vocab_size=(vocab_size, 2), seq_len=(seq_len, 1))
+        check_concentration(concentration)
+        if vocab_size**seq_len > 10**7:
+            raise ValueError(f"vocab_size**seq_len = {vocab_size**seq_len} sequences is too many for a table")
         generator = generator if generator is not None else torch.Generator().manual_seed(seed)
         gamma = torch._standard_gamma(
             torch.full((vocab_size**seq_len,), concentration, dtype=torch.float64), generator=generator
@@ -160,6 +180,11 @@ class ProductMixture(_Oracle):
     ) -> ProductMixture:
         """Components are smooth random intensity fields; each pixel is a discretised Gaussian
         around its component's intensity (width ``vocab_size / (4 * sharpness)``)."""
+        check_sizes(
+            height=(height, 1), width=(width, 1), vocab_size=(vocab_size, 2), components=(components, 1)
+        )
+        if isinstance(sharpness, bool) or not isinstance(sharpness, (int, float)) or not sharpness > 0:
+            raise ValueError(f"sharpness={sharpness!r} must be a positive number")
         g = generator if generator is not None else torch.Generator().manual_seed(seed)
         rows = torch.linspace(0, 1, height, dtype=torch.float64)
         cols = torch.linspace(0, 1, width, dtype=torch.float64)
@@ -223,6 +248,8 @@ class HiddenMarkov(_Oracle):
         seed: int = 0,
     ) -> HiddenMarkov:
         """Rows of the transition and emission matrices drawn from Dirichlet(``concentration``)."""
+        check_sizes(seq_len=(seq_len, 1), vocab_size=(vocab_size, 2), states=(states, 1))
+        check_concentration(concentration)
         g = generator if generator is not None else torch.Generator().manual_seed(seed)
 
         def dirichlet(*shape: int) -> torch.Tensor:

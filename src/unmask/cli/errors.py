@@ -1,0 +1,49 @@
+"""How the command-line entry points fail: one readable line, a meaningful exit status, and
+the full traceback in the run's log file (``HYDRA_FULL_ERROR=1`` re-raises instead).
+
+- ``ConfigError`` (bad input found before any compute) -> status 2;
+- a known runtime failure (a missing or corrupt checkpoint or data file, a denoiser returning
+  NaN or the wrong shape at some step, an unwritable directory) -> status 1;
+- anything else -> status 1, with the exception's type in the line.
+Nothing that claims success (``results.json``, a shipped checkpoint) is written on any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("unmask.cli")
+
+
+class ConfigError(ValueError):
+    """Bad input found before any compute; the message names the key."""
+
+
+def first_line(err: BaseException) -> str:
+    """The innermost cause's message, first line only."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def run_reporting_errors(program: str, body: Callable[[], Any]) -> Any:
+    """Run ``body``; on failure write ``<program>: error: <one line>`` to stderr and exit."""
+    try:
+        return body()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        status = 2 if isinstance(err, ConfigError) else 1
+        message = first_line(err)
+        if not isinstance(err, (ConfigError, OSError, ValueError, RuntimeError)):
+            message = f"{type(err).__name__}: {message}"
+        log.error("%s", message, exc_info=not isinstance(err, ConfigError))  # the run's log file
+        sys.stderr.write(f"{program}: error: {message}\n")
+        sys.exit(status)

