@@ -1,6 +1,7 @@
 """``unmask-eval`` for real: Hydra app in a subprocess, Lightning DDP with 2 CPU processes (gloo),
 W&B offline read back from its log, bad input rejected before compute."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -143,3 +144,23 @@ def test_shipped_shakespeare_model_gives_perplexity_with_entropy(tmp_path):
     assert {"sample_entropy_bits", "distinct_2"} <= set(results["metrics"])
     lines = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 8 and len(json.loads(lines[0])["text"]) == 128
+
+
+def test_csv_logger_writes_the_numbers_of_results(tmp_path):
+    result = run_eval(tmp_path, *SMALL, "logger=csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    (row,) = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
+    for key, value in results["metrics"].items():
+        assert float(row[f"eval/{key}"]) == pytest.approx(value, rel=1e-6)
+    assert (tmp_path / "csv" / "hparams.yaml").exists()
+
+
+def test_guided_run_on_a_class_conditional_oracle_cycles_labels_by_sample_index(tmp_path):
+    overrides = ["model=oracle_conditional", "sampler.steps=5", "sampler.cfg_scale=1.5", "class_label=cycle"]
+    result = run_eval(tmp_path, *overrides, "num_samples=10", "batch_size=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["cost"]["nfe"] == 10, "guidance: two denoiser evaluations per step"
+    labels = torch.cat([torch.load(p)["labels"] for p in sorted((tmp_path / "shards").glob("batch_*.pt"))])
+    assert labels.tolist() == [i % 3 for i in range(10)]

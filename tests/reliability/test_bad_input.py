@@ -89,6 +89,17 @@ EVAL_CASES = [
     (["sampler=semi_ar", "sampler.block_length=7"], 2, "block_length=7"),
     (["sampler.cfg_scale=2"], 2, "cfg_scale"),
     (["sampler.top_p=1.5"], 2, "top_p=1.5"),
+    (["class_label=0"], 2, "class_label=0, but the model is not class-conditional"),
+    (
+        ["model=oracle_conditional", "sampler.steps=5", "class_label=7"],
+        2,
+        "class_label=7 must be < num_classes = 3",
+    ),
+    (
+        ["model=oracle_conditional", "sampler.steps=5", "sampler.cfg_scale=2"],
+        2,
+        "sampler.cfg_scale=2 needs class_label",
+    ),
     (["metrics.names=[bleu]"], 2, "metrics.names: unknown metric 'bleu'"),
     (["metrics.names=[text_stats]"], 2, "metrics.names: 'text_stats' needs another domain"),
     (["metrics.gen_ppl.batch_size=0"], 2, "metrics.gen_ppl.batch_size=0 must be an integer >= 1"),

@@ -38,7 +38,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 TOP_LEVEL_KEYS = ("model", "sampler", "hardware", "logger", "metrics", "num_samples", "batch_size", "seed")
-TOP_LEVEL_KEYS += ("save_samples",)
+TOP_LEVEL_KEYS += ("save_samples", "class_label")
 
 
 def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
@@ -65,6 +65,7 @@ def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
         raise ConfigError(
             f"sampler incompatible with model (L={model.seq_len}, V={model.vocab_size}): {err}"
         ) from None
+    check_class_label(cfg.get("class_label"), model, getattr(sampler, "cfg_scale", 0.0))
     domain = domain_of(model)
     requested = OmegaConf.to_container(cfg.metrics, resolve=True)
     if not isinstance(requested, dict) or "names" not in requested:
@@ -78,10 +79,23 @@ def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
     return model, sampler, domain, suite
 
 
+def check_class_label(label: Any, model: Any, cfg_scale: float) -> None:
+    """``class_label``: null, ``cycle`` or a class id of a class-conditional model."""
+    classes = getattr(model, "num_classes", None)
+    if label is not None and not classes:
+        raise ConfigError(f"class_label={label!r}, but the model is not class-conditional (no num_classes)")
+    if label is not None and label != "cycle":
+        check_int("class_label", label, 0)
+        if label >= classes:
+            raise ConfigError(f"class_label={label} must be < num_classes = {classes} (or cycle, or null)")
+    if cfg_scale and label is None:
+        raise ConfigError(f"sampler.cfg_scale={cfg_scale} needs class_label=<class id> or class_label=cycle")
+
+
 def run_key(cfg: DictConfig) -> str:
     """sha256 of what decides the samples of batch b: model, sampler, seed and batch size."""
     identity = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "sampler")}
-    identity |= {"seed": cfg.seed, "batch_size": cfg.batch_size}
+    identity |= {"seed": cfg.seed, "batch_size": cfg.batch_size, "class_label": cfg.class_label}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -229,7 +243,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
             f"{len(conflicts)} in all): use a new run directory or delete {shard_dir}"
         )
     module = SamplingEvaluator(
-        model, sampler, cfg.num_samples, cfg.batch_size, cfg.seed, shard_dir, suite, key
+        model, sampler, cfg.num_samples, cfg.batch_size, cfg.seed, shard_dir, suite, key, cfg.class_label
     )
     interactive = sys.stderr.isatty() and not os.environ.get("CI")
     callbacks = []

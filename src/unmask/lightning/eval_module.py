@@ -164,12 +164,13 @@ class SamplingEvaluator(L.LightningModule):
         shard_dir: Path,
         metrics: Any | None = None,
         run_key: str = "",
+        class_label: int | str | None = None,
     ):
         super().__init__()
         self.denoiser, self.sampler, self.metrics = denoiser, sampler, metrics
         self.denoiser_modules = torch.nn.ModuleList(modules_of(denoiser))
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
-        self.shard_dir, self.run_key = Path(shard_dir), run_key
+        self.shard_dir, self.run_key, self.class_label = Path(shard_dir), run_key, class_label
         self.on_denoiser_call: Any = None
 
     def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -185,6 +186,17 @@ class SamplingEvaluator(L.LightningModule):
     def batch_size_of(self, batch: int) -> int:
         return min(self.batch_size, self.num_samples - batch * self.batch_size)
 
+    def labels_of(self, batch: int) -> torch.Tensor | None:
+        """Class ids of the batch's samples: ``class_label`` for all, or by global sample index
+        (``cycle``), so the labels, like the samples, do not depend on the ranks."""
+        if self.class_label is None:
+            return None
+        size = self.batch_size_of(batch)
+        if self.class_label == "cycle":
+            first = batch * self.batch_size
+            return torch.arange(first, first + size) % self.denoiser.num_classes
+        return torch.full((size,), int(self.class_label), dtype=torch.long)
+
     def predict_step(self, batch, batch_idx):
         index = int(batch[0]) if torch.is_tensor(batch) else int(batch)
         path = shard_path(self.shard_dir, index)
@@ -198,13 +210,15 @@ class SamplingEvaluator(L.LightningModule):
         if self.on_denoiser_call is not None:
             denoiser = observed(self.denoiser, self.on_denoiser_call)
         with torch.no_grad():
-            out = self.sampler.sample(denoiser, self.batch_size_of(index), generator=generator)
+            labels = self.labels_of(index)
+            out = self.sampler.sample(denoiser, self.batch_size_of(index), generator=generator, cond=labels)
         seconds = time.perf_counter() - start
         metric_start = time.perf_counter()
         features = {} if self.metrics is None else self.metrics.batch_features(self.denoiser, out.tokens)
         shard = {
             "batch": index,
             "tokens": out.tokens.cpu(),
+            "labels": labels,
             "nfe": out.nfe,
             "cost": out.cost,
             "seconds": seconds,
