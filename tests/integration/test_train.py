@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra_cli import run_cli
 
+from hydra_cli import run_cli
 from unmask.models.checkpoint import load_model
 from unmask.samplers import build
 
