@@ -111,23 +111,24 @@ def test_hybrid_pipeline(tmp_path):
         "--jobs",
         "1",
         "model=mnist",
-        "method=halton,hybrid,moment,threshold",
+        "method=hybrid_g0,hybrid,moment,halton,threshold",
         "steps=4",
         "num_samples=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     table = {r["method"]: r for r in assert_drawn(tmp_path, "fig_hybrid")}
-    assert (table["halton"]["gamma"], table["hybrid"]["gamma"], table["moment"]["gamma"]) == (
-        "0.0",
-        "0.5",
-        "1.0",
-    )
-    assert table["threshold"]["gamma"] == ""
+    gammas = [table[m]["gamma"] for m in ("hybrid_g0", "hybrid", "moment", "halton", "threshold")]
+    assert gammas == ["0.0", "0.5", "1.0", "", ""]
 
 
 def test_computed_figures_pipelines(tmp_path):
     result = figures(
-        tmp_path, "fig_equivalence", "figure.sizes=[4,16]", "figure.alphas=[1.0]", "figure.draws=1"
+        tmp_path,
+        "fig_equivalence",
+        "figure.sizes=[4,16]",
+        "figure.alphas=[1.0]",
+        "figure.draws=1",
+        "figure.fit_from=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     table = assert_drawn(tmp_path, "fig_equivalence")

@@ -19,12 +19,14 @@ def number(value: Any) -> float:
 
 def quality_columns(run: Run) -> dict[str, float]:
     """The numbers every evaluation figure reports for a run: the quality metric of its model's
-    domain (MNIST: domain FID and its floor at the same n; text: judge perplexity with the
-    per-sample entropy), the cost and the sampling wall time."""
+    domain (MNIST: domain FID, its floor at the same n and the entropy of the classifier's labels,
+    a diversity check; text: judge perplexity with the per-sample entropy), the cost and the
+    sampling wall time."""
     m, c = run.metrics, run.cost
     return {
         "fid": number(m.get("fid_mnist")),
         "fid_floor": number(m.get("fid_mnist_data_same_n")),
+        "label_entropy_bits": number(m.get("label_entropy_bits")),
         "gen_ppl": number(m.get("gen_ppl")),
         "entropy_bits": number(m.get("sample_entropy_bits")),
         "nfe": number(c.get("nfe")),

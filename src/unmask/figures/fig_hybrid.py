@@ -3,8 +3,9 @@
 THEORY.md section 4: each step takes ``ceil(gamma k_t)`` positions from the moment sampler's
 order (exploitation) and the rest from a prediction-independent spread order (exploration:
 2-D Halton on MNIST's 7 x 7 code grid, uniformly random on text). gamma = 0 is the exploration
-rule alone, gamma = 1 the moment sampler alone (both bit for bit). The figure shows quality
-over gamma x steps, and quality against NFE next to confidence and the peers.
+rule alone (with the moment sampler's tokens), gamma = 1 the moment sampler alone (bit for bit).
+The figure shows quality over gamma x steps, and quality against NFE next to the pure untempered
+rules (halton, random), confidence and the peers.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ COLUMNS = [
     "cost",
     "fid",
     "fid_floor",
+    "label_entropy_bits",
     "gen_ppl",
     "entropy_bits",
     "num_samples",
@@ -48,24 +50,23 @@ def point(run: Run) -> tuple:
     return (f"model={run.model}", f"method={run.label}", f"steps={run.get('steps')}")
 
 
-def gamma_of(run: Run, explore: dict[str, str]) -> float | None:
-    """gamma of a hybrid run; 1 for the moment sampler, 0 for the model's exploration rule."""
+def gamma_of(run: Run) -> float | None:
+    """gamma of a hybrid run (``hybrid_g0`` included), 1 for the moment sampler (the hybrid with
+    gamma = 1, bit for bit); None for the other rules (the untempered ``halton`` and ``random``
+    orders are the pure exploration rules, drawn at temperature 1)."""
     if run.get("sampler.name") == "hybrid":
         return float(run.get("sampler.gamma"))
     if run.label == "moment":
         return 1.0
-    if run.label == explore.get(run.model):
-        return 0.0
     return None
 
 
 def collect(runs: list[Run]) -> list[Table]:
-    explore = {r.model: r.get("sampler.explore") for r in runs if r.get("sampler.name") == "hybrid"}
     rows = [
         {
             "model": r.model,
             "method": r.label,
-            "gamma": gamma_of(r, explore),
+            "gamma": gamma_of(r),
             "steps": r.get("steps"),
             **quality_columns(r),
         }
@@ -95,7 +96,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
 
     rows = tables[0].rows
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.2), gridspec_kw={"width_ratios": [1, 1.4]})
-    cmap = colormaps["coolwarm"]
+    cmap = colormaps["plasma"]
     peer_markers = dict(
         zip(
             [
@@ -137,11 +138,14 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             heat.set_xlabel("steps")
             heat.set_ylabel("gamma (0: explore only, 1: moment only)")
             heat.grid(False)
+            values = [v for row in grid for v in row if math.isfinite(v)]
+            middle = (min(values) + max(values)) / 2
             for gi, row in enumerate(grid):
                 for si, value in enumerate(row):
                     if math.isfinite(value):
+                        color = "white" if value > middle else "black"  # dark cells are the high values
                         heat.text(
-                            si, gi, format_value(value), ha="center", va="center", fontsize=7, color="white"
+                            si, gi, format_value(value), ha="center", va="center", fontsize=7, color=color
                         )
             fig.colorbar(image, ax=heat, shrink=0.8)
         else:
@@ -154,7 +158,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             xs, ys, gs = zip(*points, strict=True)
             gamma = gs[0]
             if gamma is not None:
-                style = {"color": cmap(gamma), "linestyle": "-", "marker": "o", "linewidth": 1.6}
+                style = {"color": cmap(0.85 * gamma), "linestyle": "-", "marker": "o", "linewidth": 1.6}
                 name = f"{method} (gamma = {gamma:g})"
             else:
                 style = {"color": "0.35", "linestyle": ":", "marker": peer_markers.get(method, "o")}

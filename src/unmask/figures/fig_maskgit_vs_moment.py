@@ -23,7 +23,7 @@ from unmask.figures.common import (
     sort_rows,
 )
 from unmask.figures.records import Run
-from unmask.figures.tables import Table, pyplot, save_figure
+from unmask.figures.tables import Table, finite, pyplot, save_figure
 
 NAME = "fig_maskgit_vs_moment"
 TITLE = "MaskGIT against the moment sampler over alpha and steps"
@@ -41,6 +41,7 @@ COLUMNS = [
     "nfe",
     "fid",
     "fid_floor",
+    "label_entropy_bits",
     "gen_ppl",
     "entropy_bits",
     "num_samples",
@@ -148,7 +149,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             continue
         ax.set_xscale("log", base=2)
         ax.set_xlabel("steps")
-        if key == "gen_ppl":
+        if key in ("gen_ppl", "fid"):
             ax.set_yscale("log")
         if model == "mnist":
             floor = [r["fid_floor"] for r in picked if not math.isnan(r["fid_floor"])]
@@ -156,7 +157,12 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
                 ax.set_title(f"{title}\nreal images at the same n: {sum(floor) / len(floor):.0f}")
     ax = axes[3]
     ax.set_title("Shakespeare: perplexity against entropy")
-    text = [r for r in rows if r["model"] == "shakespeare"]
+    text = [
+        r
+        for r in rows
+        if r["model"] == "shakespeare"
+        and finite([r["gen_ppl"], r["entropy_bits"]]) == [r["gen_ppl"], r["entropy_bits"]]
+    ]
     if text:
         for r in text:
             ax.scatter(
@@ -171,7 +177,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
         ax.set_ylabel("gen. perplexity")
         ax.text(0.02, 0.95, "o maskgit, x moment; size = steps", transform=ax.transAxes, fontsize=7, va="top")
     else:
-        empty_panel(ax, "no runs of model=shakespeare")
+        empty_panel(ax, "no runs of model=shakespeare with gen_ppl")
     handles, labels = axes[0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[1].get_legend_handles_labels()

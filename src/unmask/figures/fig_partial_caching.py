@@ -39,6 +39,7 @@ COLUMNS = [
     "seconds",
     "fid",
     "fid_floor",
+    "label_entropy_bits",
     "gen_ppl",
     "entropy_bits",
     "num_samples",
@@ -78,15 +79,18 @@ def collect(runs: list[Run]) -> list[Table]:
     tables = [table]
     for model in ("mnist", "shakespeare"):
         key, what = quality_key(model)
+        diversity = "label_entropy_bits" if model == "mnist" else "entropy_bits"
         if table.where(model=model):
             tables.append(
                 pivot(
                     table,
                     f"{model}_{key}",
-                    f"{model}: {what} (cost in forward-equivalents, wall seconds)",
+                    f"{model}: {what} (H: {diversity}; cost in forward-equivalents, wall seconds)",
                     "substeps",
                     "steps",
-                    lambda r, key=key: f"{format_value(r[key])} ({r['cost']:.2f}, {r['seconds']:.1f} s)",
+                    lambda r, key=key, div=diversity: (
+                        f"{format_value(r[key])} (H {r[div]:.2f}; {r['cost']:.2f}, {r['seconds']:.1f} s)"
+                    ),
                     where={"model": model},
                 )
             )

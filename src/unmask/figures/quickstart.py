@@ -24,6 +24,7 @@ COLUMNS = [
     "cost",
     "fid",
     "fid_floor",
+    "label_entropy_bits",
     "gen_ppl",
     "entropy_bits",
     "num_samples",
