@@ -47,7 +47,7 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
         "quickstart",
         "--run",
         "method=maskgit,moment_cached,semi_ar",
-        "steps=4",
+        "figure.steps=4",
         "num_samples=4",
         "batch_size=4",
     )
@@ -112,7 +112,7 @@ def test_hybrid_pipeline(tmp_path):
         "1",
         "model=mnist",
         "method=hybrid_g0,hybrid,moment,halton,threshold",
-        "steps=4",
+        "figure.steps=4",
         "num_samples=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -180,7 +180,7 @@ def test_a_failed_sweep_names_its_log(tmp_path):
         "1",
         "model=mnist",
         "method=hybrid",
-        "steps=4",
+        "figure.steps=4",
         "num_samples=0",
     )
     assert result.returncode == 2

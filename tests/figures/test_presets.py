@@ -27,21 +27,26 @@ def test_every_point_of_a_figure_preset_builds_a_sampler_fitting_its_model(prese
         params = {k: str(v).split(",") for k, v in base.hydra.sweeper.params.items()}
         assert params["model"] == ["mnist", "shakespeare"]
         full = len(list(itertools.product(*params.values())))
-        for key in ("steps", "sampler.steps", "sampler.alpha", "sampler.substeps"):  # the largest only (time)
+        for key in (
+            "figure.steps",
+            "sampler.steps",
+            "sampler.alpha",
+            "sampler.substeps",
+        ):  # the largest only (time)
             if key in params:
                 params[key] = params[key][-1:]
         points = list(itertools.product(*[[f"{k}={v}" for v in values] for k, values in params.items()]))
         for point in points:
             cfg = compose("eval", overrides=[f"experiment={preset}", *point])
-            assert cfg.preset == preset
+            assert cfg.figure.preset == preset
             sampler = instantiate(cfg.sampler)
             sampler.check_denoiser(models[cfg.model.name])
-            if "steps" in params:  # a method sweep: the budget reaches the sampler
+            if "figure.steps" in params:  # a method sweep: the budget reaches the sampler
                 if cfg.sampler.name == "semi_ar":  # split over the blocks, at least one call each
                     blocks = models[cfg.model.name].seq_len // sampler.block_length
-                    assert sampler.base_params["steps"] == max(1, cfg.steps // blocks), point
+                    assert sampler.base_params["steps"] == max(1, cfg.figure.steps // blocks), point
                 else:
-                    assert (getattr(sampler, "steps", None) or sampler.max_steps) == cfg.steps, point
+                    assert (getattr(sampler, "steps", None) or sampler.max_steps) == cfg.figure.steps, point
     assert full >= 24
 
 

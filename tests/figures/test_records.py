@@ -29,7 +29,7 @@ def write_run(
         "num_samples": n,
     }
     if preset:
-        config["preset"] = preset
+        config["figure"] = {"preset": preset}
     metrics = (
         {"fid_mnist": fid, "fid_mnist_data_same_n": 90.0}
         if model == "mnist"

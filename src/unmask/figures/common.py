@@ -45,8 +45,10 @@ def quality_key(model: str) -> tuple[str, str]:
 
 def select_models(runs: Iterable[Run], figure: str) -> list[Run]:
     """Evaluation runs of the shipped models that ``figure`` may use: those its preset made, and
-    ad-hoc runs (no ``preset`` key); a run of another figure's preset is not used."""
-    return [r for r in runs if r.kind == "eval" and r.model in MODELS and r.get("preset", figure) == figure]
+    ad-hoc runs (no ``figure.preset``); a run of another figure's preset is not used."""
+    return [
+        r for r in runs if r.kind == "eval" and r.model in MODELS and r.get("figure.preset", figure) == figure
+    ]
 
 
 def sort_rows(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:

@@ -24,7 +24,7 @@ NEEDS = (
     "unmask-eval runs of methods (conf/method/: halton or random, hybrid_g25, hybrid, hybrid_g75, moment, "
     "and any peers) on model=mnist and/or shakespeare"
 )
-RUNTIME = "about 7 min"
+RUNTIME = "about 8.5 min"
 COLUMNS = [
     "model",
     "method",
@@ -43,11 +43,11 @@ COLUMNS = [
 
 
 def select(runs: list[Run]) -> list[Run]:
-    return [r for r in select_models(runs, NAME) if r.get("label")]
+    return [r for r in select_models(runs, NAME) if r.get("figure.label")]
 
 
 def point(run: Run) -> tuple:
-    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('steps')}")
+    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('figure.steps')}")
 
 
 def gamma_of(run: Run) -> float | None:
@@ -67,7 +67,7 @@ def collect(runs: list[Run]) -> list[Table]:
             "model": r.model,
             "method": r.label,
             "gamma": gamma_of(r),
-            "steps": r.get("steps"),
+            "steps": r.get("figure.steps"),
             **quality_columns(r),
         }
         for r in runs

@@ -31,7 +31,7 @@ NAME = "fig_implicit_temperature"
 TITLE = "The token temperature implied at each step of MaskGIT's schedule"
 COMPUTED = True
 NEEDS = "its computed record (results.json written by `unmask-figures fig_implicit_temperature`)"
-RUNTIME = "about 1 min"
+RUNTIME = "about 1.5 min"
 SCHEDULE_COLUMNS = ["part", "T", "L", "step", "progress", "N", "k", "alpha_t", "tau_asymptotic", "tau"]
 MEASURED_COLUMNS = [
     "model",

@@ -28,7 +28,7 @@ from unmask.figures.tables import Table, finite, pyplot, save_figure
 NAME = "fig_maskgit_vs_moment"
 TITLE = "MaskGIT against the moment sampler over alpha and steps"
 COMPUTED = False
-RUNTIME = "about 9 min"
+RUNTIME = "about 8.5 min"
 NEEDS = (
     "unmask-eval runs of sampler=maskgit and sampler=moment on model=mnist and/or model=shakespeare "
     "(any alpha and steps)"
@@ -55,7 +55,7 @@ def select(runs: list[Run]) -> list[Run]:
         r
         for r in select_models(runs, NAME)
         if r.get("sampler.name") in ("maskgit", "moment")
-        and r.get("label", r.get("sampler.name")) == r.get("sampler.name")
+        and r.get("figure.label", r.get("sampler.name")) == r.get("sampler.name")
         and r.get("sampler.substeps", 1) == 1
         and r.get("sampler.token_temperature") is None
     ]

@@ -29,7 +29,7 @@ NEEDS = (
     "unmask-eval runs of sampler=moment with sampler.substeps in {1, 2, 4, 8} on model=mnist and/or "
     "model=shakespeare"
 )
-RUNTIME = "about 4 min"
+RUNTIME = "about 2.5 min"
 COLUMNS = [
     "model",
     "substeps",
@@ -51,7 +51,7 @@ def select(runs: list[Run]) -> list[Run]:
         r
         for r in select_models(runs, NAME)
         if r.get("sampler.name") == "moment"
-        and r.get("label") in (None, "moment", "moment_cached")
+        and r.get("figure.label") in (None, "moment", "moment_cached")
         and r.get("sampler.token_temperature") is None
         and r.get("sampler.alpha") == 4.5
     ]

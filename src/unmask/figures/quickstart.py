@@ -15,7 +15,7 @@ NAME = "quickstart"
 TITLE = "Quickstart: samplers x steps on the shipped MNIST and Shakespeare models"
 COMPUTED = False
 NEEDS = "unmask-eval runs of methods (conf/method/) on model=mnist and/or model=shakespeare"
-RUNTIME = "about 7 min"
+RUNTIME = "about 4 min"
 COLUMNS = [
     "model",
     "method",
@@ -33,11 +33,11 @@ COLUMNS = [
 
 
 def select(runs: list[Run]) -> list[Run]:
-    return [r for r in select_models(runs, NAME) if r.get("label")]
+    return [r for r in select_models(runs, NAME) if r.get("figure.label")]
 
 
 def point(run: Run) -> tuple:
-    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('steps')}")
+    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('figure.steps')}")
 
 
 def collect(runs: list[Run]) -> list[Table]:
@@ -45,7 +45,7 @@ def collect(runs: list[Run]) -> list[Table]:
         {
             "model": r.model,
             "method": r.label,
-            "steps": r.get("steps"),
+            "steps": r.get("figure.steps"),
             **quality_columns(r),
             "_folder": str(r.folder),
         }

@@ -56,7 +56,7 @@ class Run:
     @property
     def label(self) -> str | None:
         """The method label of a ``method=...`` run (conf/method/), else the sampler's name."""
-        return self.get("label") or self.get("sampler.name")
+        return self.get("figure.label") or self.get("sampler.name")
 
     @property
     def folder(self) -> Path:
