@@ -154,3 +154,11 @@ def test_every_figure_module_has_the_interface():
             assert hasattr(module, attribute), (name, attribute)
         if module.COMPUTED:
             assert hasattr(module, "compute")
+
+
+def test_several_figures_without_runs_are_each_reported(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no outputs/sweeps here
+    assert main(["quickstart", "fig_hybrid", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "quickstart: no data" in err and "fig_hybrid: no data" in err
+    assert "2 of 2 figures failed: quickstart, fig_hybrid" in err

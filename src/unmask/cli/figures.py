@@ -77,8 +77,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make(args: argparse.Namespace) -> None:
-    from unmask.figures import FIGURES, quickstart
+    from unmask.figures import FIGURES
     from unmask.figures.records import load_runs, load_wandb
+
+    names = args.figures or list(FIGURES)
+    if args.overrides and not (args.run or all(FIGURES[n].COMPUTED for n in names)):
+        raise FigureError("KEY=VALUE overrides apply to new runs: add --run (or name a computed figure)")
+    shared: list | None = None
+    sources: list[str] = []
+    if args.project:
+        shared, sources = load_wandb(args.project), [f"W&B project {args.project}"]
+    elif args.dirs:
+        shared, skipped = load_runs(args.dirs, partial=args.partial)
+        sources = args.dirs
+        for path in skipped:
+            print(f"warning: skipped {path}", file=sys.stderr)
+    drawn, failed = 0, []
+    for name in names:
+        module = FIGURES[name]
+        if shared is not None and not args.figures and not module.select(shared):
+            continue  # folders only: draw what they hold
+        try:
+            drawn += make_one(module, args, shared, sources if shared is not None else [])
+        except FigureError as err:
+            if len(names) == 1 or shared is not None:
+                raise
+            failed.append(err)  # with several figures, go on and report them all at the end
+            print(f"unmask-figures: error: {err}", file=sys.stderr)
+    if failed:
+        which = ", ".join(e.message.split(":")[0] for e in failed)
+        raise FigureError(f"{len(failed)} of {len(names)} figures failed: {which}")
+    if not drawn:
+        needs = "; ".join(f"{n}: {FIGURES[n].NEEDS}" for n in names)
+        raise FigureError(f"no figure found its runs in {', '.join(sources)} ({needs})")
+
+
+def make_one(module, args: argparse.Namespace, shared: list | None, sources: list[str]) -> int:
+    """Produce one figure from ``shared`` runs, or from its own new or latest runs."""
+    from unmask.figures import quickstart
+    from unmask.figures.records import load_runs
     from unmask.figures.runner import (
         SWEEPS,
         latest_sweep,
@@ -89,55 +126,36 @@ def make(args: argparse.Namespace) -> None:
         timestamp,
     )
 
-    names = args.figures or list(FIGURES)
-    if args.overrides and not (args.run or all(FIGURES[n].COMPUTED for n in names)):
-        raise FigureError("KEY=VALUE overrides apply to new runs: add --run (or name a computed figure)")
-    shared: list | None = None
-    if args.project:
-        shared, sources = load_wandb(args.project), [f"W&B project {args.project}"]
-    elif args.dirs:
-        shared, skipped = load_runs(args.dirs, partial=args.partial)
-        sources = args.dirs
+    name, start = module.NAME, time.perf_counter()
+    if shared is not None:
+        runs = shared
+    else:
+        if args.run or module.COMPUTED:
+            base = SWEEPS / name / timestamp()
+            if module.COMPUTED:
+                run_computed(module, args.overrides, base)
+            else:
+                run_sweep(name, args.overrides, base, args.jobs)
+        else:
+            base = latest_sweep(name)
+            if base is None:
+                raise no_data(module, [str(SWEEPS / name)])
+            print(f"{name}: reading {base}", flush=True)
+        runs, skipped = load_runs([base], partial=args.partial)
+        sources = [str(base)]
         for path in skipped:
             print(f"warning: skipped {path}", file=sys.stderr)
-    drawn = 0
-    for name in names:
-        module = FIGURES[name]
-        start = time.perf_counter()
-        if shared is not None:
-            runs = shared
-            if not args.figures and not module.select(runs):
-                continue  # folders only: draw what they hold
-        else:
-            if args.run or module.COMPUTED:
-                base = SWEEPS / name / timestamp()
-                if module.COMPUTED:
-                    run_computed(module, args.overrides, base)
-                else:
-                    run_sweep(name, args.overrides, base, args.jobs)
-            else:
-                base = latest_sweep(name)
-                if base is None:
-                    raise no_data(module, [str(SWEEPS / name)])
-                print(f"{name}: reading {base}", flush=True)
-            runs, skipped = load_runs([base], partial=args.partial)
-            sources = [str(base)]
-            for path in skipped:
-                print(f"warning: skipped {path}", file=sys.stderr)
-        tables, files = produce(module, runs, args.out, sources)
-        drawn += 1
-        if module is quickstart:
-            quickstart.print_summary(tables)
-        else:
-            print(tables[0].markdown() if len(tables[0].rows) <= 40 else f"{len(tables[0].rows)} rows")
-        print(
-            f"{name}: {len(files)} files in {args.out} ({time.perf_counter() - start:.0f} s): "
-            f"{', '.join(p.name for p in files)}",
-            flush=True,
-        )
-    if not drawn:
-        needs = "; ".join(f"{n}: {FIGURES[n].NEEDS}" for n in names)
-        raise FigureError(f"no figure found its runs in {', '.join(sources)} ({needs})")
+    tables, files = produce(module, runs, args.out, sources)
+    if module is quickstart:
+        quickstart.print_summary(tables)
+    else:
+        print(tables[0].markdown() if len(tables[0].rows) <= 40 else f"{len(tables[0].rows)} rows")
+    print(
+        f"{name}: {len(files)} files in {args.out} ({time.perf_counter() - start:.0f} s): "
+        f"{', '.join(p.name for p in files)}",
+        flush=True,
+    )
+    return 1
 
 
 if __name__ == "__main__":

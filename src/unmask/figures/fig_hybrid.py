@@ -21,8 +21,8 @@ NAME = "fig_hybrid"
 TITLE = "Hybrid sampler: quality over gamma x steps, against the pure rules and the peers"
 COMPUTED = False
 NEEDS = (
-    "unmask-eval runs of methods (conf/method/: halton or random, hybrid_g25, hybrid, hybrid_g75, moment, "
-    "and any peers) on model=mnist and/or shakespeare"
+    "unmask-eval runs of methods (conf/method/: hybrid_g0, hybrid_g25, hybrid, hybrid_g75, moment, and "
+    "any others: halton, random, confidence, the peers) on model=mnist and/or model=shakespeare"
 )
 RUNTIME = "about 8.5 min"
 COLUMNS = [
