@@ -61,3 +61,21 @@ def test_bad_sampler_parameter_is_named_with_its_label(tmp_path):
     assert result.returncode != 0
     assert "samplers.moment: alpha=-1" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_samplers_without_steps_get_the_step_count_as_their_budget(tmp_path):
+    result = run_compare(
+        tmp_path,
+        "num_samples=20",
+        "batch_size=20",
+        "steps=[4]",
+        "+samplers.threshold={}",
+        "+samplers.eb={}",
+        "+samplers.first_hitting={}",
+        "+samplers.remdm={}",
+        "+samplers.semi_ar={block_length: 16}",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["sampler"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"][1:]}
+    for name in ("threshold", "eb", "first_hitting", "remdm", "semi_ar"):
+        assert 1 <= rows[name]["nfe"] <= 4, rows[name]  # 4 blocks of 16: one call each

@@ -9,9 +9,9 @@ import math
 
 import pytest
 import torch
-from exact_laws import dirichlet_rows, maskgit_one_step_law, moment_one_step_law
 
 from unmask.metrics.exact import chi2_sf
+from unmask.metrics.laws import dirichlet_rows, maskgit_one_step_law, moment_one_step_law
 from unmask.samplers import build
 
 

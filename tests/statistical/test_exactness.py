@@ -9,9 +9,9 @@ import math
 
 import pytest
 import torch
-from exact_laws import maskgit_one_by_one_law
 
 from unmask.metrics.exact import chi2_sf, compare_to_joint, empirical_law, kl_divergence, nll
+from unmask.metrics.laws import maskgit_one_by_one_law
 from unmask.models.oracle import HiddenMarkov, TabularJoint
 from unmask.samplers import build
 

@@ -9,6 +9,7 @@ it is sharper (lower temperature) than the data law, above it is noisier or wron
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import time
@@ -23,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
-from unmask.samplers import build
+from unmask.samplers import SAMPLERS, build
 from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,29 @@ def resolve_steps(steps: list[Any], length: int) -> list[int]:
     return resolved
 
 
-def build_samplers(spec: dict[str, dict], steps: int) -> dict[str, Any]:
+def budget(name: str, steps: int, length: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that spend a budget of ``steps`` denoiser calls, for sampler ``name``:
+    ``steps`` where it has them, ``max_steps`` for the adaptive samplers (``threshold``, ``eb``,
+    ``first_hitting``), and for ``semi_ar`` the base sampler's steps per block (at least one)."""
+    fields = {f.name for f in dataclasses.fields(SAMPLERS[name])} if name in SAMPLERS else {"steps"}
+    if "steps" in fields:
+        return {"steps": steps}
+    if "max_steps" in fields:
+        return {"max_steps": steps}
+    if name == "semi_ar":
+        blocks = max(1, length // int(params.get("block_length", 32)))
+        return {"base_params": {**(params.get("base_params") or {}), "steps": max(1, steps // blocks)}}
+    return {}
+
+
+def build_samplers(spec: dict[str, dict], steps: int, length: int) -> dict[str, Any]:
     """``{label: sampler}``; a label's sampler name is its ``_sampler_`` key or the label."""
     out = {}
     for label, params in spec.items():
         params = dict(params or {})
         name = params.pop("_sampler_", label)
         try:
-            out[label] = build(name, steps=steps, **params)
+            out[label] = build(name, **(params | budget(name, steps, length, params)))
         except ValueError as err:
             raise ValueError(f"samplers.{label}: {err}") from None
     return out
@@ -62,11 +78,15 @@ def run_comparison(cfg: DictConfig) -> dict:
     spec = OmegaConf.to_container(cfg.samplers, resolve=True)
     step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
     for steps in step_counts:  # validate every sampler before any compute
-        build_samplers(spec, steps)
+        for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():
+            try:
+                sampler.check_denoiser(oracle)
+            except ValueError as err:
+                raise ValueError(f"samplers.{label} at steps={steps}: {err}") from None
     reference = reference_nll(oracle, cfg.num_samples, seed=cfg.seed)
     rows = [{"sampler": "exact samples", "steps": None, "nll": reference.mean, "stderr": reference.stderr}]
     for steps in step_counts:
-        for label, sampler in build_samplers(spec, steps).items():
+        for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():
             start = time.perf_counter()
             batches, nfe, cost = [], 0, 0.0
             for b, first in enumerate(range(0, cfg.num_samples, cfg.batch_size)):

@@ -5,7 +5,8 @@ batch, right after sampling, for metrics that need a network (classifier or Ince
 the judge LM's per-sample NLL); the features are stored in the batch's shard, so they are
 computed in parallel, once per sample, and survive a resume. ``reduce(tokens, features)`` runs once
 on rank 0 over the union of all batches (in batch order), so the numbers do not depend on the
-number of processes. Each network is loaded once per process, on first use.
+number of processes. Each network is loaded once per process, on first use, and shared by
+the runs of a sweep in that process.
 
 Names: ``exact_nll`` and ``joint_distance`` (oracle laws; the latter tabular only), ``text_stats``
 (unigram entropy, per-sample entropy, distinct-n), ``gen_ppl`` (always with ``text_stats``),
@@ -16,6 +17,7 @@ metrics that need no downloaded network, ``auto`` = ``fast`` + ``gen_ppl``, ``al
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,25 @@ def select_metrics(requested: Any, domain: str, model: Any) -> list[str]:
     return names
 
 
+_LOADED: dict[tuple[str, str, str], Any] = {}  # (metric, its options, device) -> network
+
+
+def load_network(name: str, options: dict[str, dict[str, Any]], device: torch.device | str) -> Any:
+    if name == "fid_mnist":
+        from unmask.metrics.fid import MNISTFeatureFID
+
+        return MNISTFeatureFID(device=device)
+    if name == "fid_inception":
+        from unmask.metrics.fid import InceptionFID
+
+        return InceptionFID(**options["fid_inception"], device=device)
+    if name == "gen_ppl":
+        from unmask.metrics.lm import GenerativePerplexity
+
+        return GenerativePerplexity(**options["gen_ppl"], device=device)
+    raise ValueError(f"metric {name!r} has no network")
+
+
 class MetricSuite:
     """The selected metrics of one run, their options, and their networks (loaded lazily)."""
 
@@ -143,19 +164,17 @@ class MetricSuite:
         return [n for n in self.names if n in NETWORK_METRICS]
 
     def network(self, name: str) -> Any:
+        """The network behind metric ``name``, loaded on first use and kept for the process: the
+        jobs of a sweep run one after the other in one process and share it."""
         if name not in self._networks:
-            if name == "fid_mnist":
-                from unmask.metrics.fid import MNISTFeatureFID
-
-                self._networks[name] = MNISTFeatureFID(device=self.device)
-            elif name == "fid_inception":
-                from unmask.metrics.fid import InceptionFID
-
-                self._networks[name] = InceptionFID(**self.options["fid_inception"], device=self.device)
-            elif name == "gen_ppl":
-                from unmask.metrics.lm import GenerativePerplexity
-
-                self._networks[name] = GenerativePerplexity(**self.options["gen_ppl"], device=self.device)
+            key = (
+                name,
+                json.dumps(self.options.get(name, {}), sort_keys=True, default=str),
+                str(self.device),
+            )
+            if key not in _LOADED:
+                _LOADED[key] = load_network(name, self.options, self.device)
+            self._networks[name] = _LOADED[key]
         return self._networks[name]
 
     def batch_features(self, model: Any, tokens: torch.Tensor, names: list[str] | None = None):
