@@ -38,7 +38,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 TOP_LEVEL_KEYS = ("model", "sampler", "hardware", "logger", "metrics", "num_samples", "batch_size", "seed")
-TOP_LEVEL_KEYS += ("save_samples", "class_label")
+TOP_LEVEL_KEYS += ("save_samples", "class_label", "figure")  # figure: bookkeeping of fig_* presets
 
 
 def build_run(cfg: DictConfig) -> tuple[Any, Any, str, MetricSuite]:
