@@ -1,9 +1,11 @@
 """Per-step sampler overhead with precomputed logits (no network), as a ratio to one log_softmax.
 
 For each vocabulary size, a fixed logits tensor [B, L, V] (B = 64, L = 256) is returned by a
-denoiser that costs nothing. For each sampler we time
-  - the first step (every position masked: the most work a step can do), and
-  - a whole trajectory of T steps (cosine schedule), divided by T (the mean step),
+denoiser that costs nothing. For each sampler and peer we time
+  - the first step (every position masked: the most work a step can do; samplers with a
+    ``step`` of their own), and
+  - a whole trajectory (T = 16 steps where the sampler has steps; adaptive samplers and peers
+    such as ``fast_dllm`` run until done), divided by its denoiser calls (the mean step),
 and divide by the time of one ``torch.log_softmax`` over the same tensor (median of repeats).
 Peak extra memory is measured in a fresh subprocess per sampler (peak RSS after the run minus
 peak RSS once the logits exist), as a ratio to the logits' size.
@@ -12,7 +14,8 @@ For context, ``reference_maskgit`` is a typical eager port of the MaskGIT step (
 Categorical sampling on the whole tensor, float32 Gumbel confidence), written here; it is not
 any repository's code.
 
-    python experiments/bench/samplers.py [--vocab 1024 8192] [--out experiments/bench/results/samplers.json]
+    python experiments/bench/samplers.py [--vocab 1024 8192] [--samplers maskgit llada ...]
+        [--out experiments/bench/results/samplers.json]
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import torch
 from timing import median_time
 
 from unmask.io import write_json_atomic
-from unmask.samplers import build
+from unmask.samplers import build, sampler_parameters
 
 BATCH, LENGTH, STEPS = 64, 256, 16
+# label -> parameters; "_sampler_" names the sampler when it is not the label
 SAMPLERS = {
     "maskgit": {"alpha": 4.5},
     "moment": {"alpha": 4.5},
@@ -41,7 +45,30 @@ SAMPLERS = {
     "random": {},
     "halton": {"grid": (16, 16)},
     "ancestral": {},
+    "low_confidence": {},
+    "low_confidence_t0.7": {"_sampler_": "low_confidence", "temperature": 0.7},
+    "threshold": {"threshold": 0.9},
+    "greedy_confidence": {"_sampler_": "confidence", "temperature": 0.0},
+    # the peers (conf/sampler/ presets at their defaults, 16 steps where they have steps)
+    "llada": {},
+    "llada_t1": {"_sampler_": "llada", "temperature": 1.0},
+    "fast_dllm": {},
+    "fast_dllm_t1": {"_sampler_": "fast_dllm", "temperature": 1.0},
+    "maskgit_jax": {},
+    "maskgit_pytorch": {},
+    "halton_maskgit_confidence": {},
+    "halton_maskgit": {"grid": (16, 16)},
+    "mdlm": {},
+    "eb_sampler": {},
 }
+
+
+def make_sampler(label: str):
+    params = dict(SAMPLERS[label])
+    name = params.pop("_sampler_", label)
+    if "steps" in sampler_parameters(name):
+        params["steps"] = STEPS
+    return build(name, **params)
 
 
 class PrecomputedLogits:
@@ -69,7 +96,7 @@ def make_logits(vocab: int) -> torch.Tensor:
     return logits.normal_(generator=torch.Generator().manual_seed(0)).mul_(3.0)
 
 
-def time_vocab(vocab: int, repeats: int) -> dict:
+def time_vocab(vocab: int, repeats: int, labels: list[str]) -> dict:
     logits = make_logits(vocab)
     denoiser = PrecomputedLogits(logits)
     base = median_time(lambda: torch.log_softmax(logits, dim=-1), repeats)
@@ -80,14 +107,17 @@ def time_vocab(vocab: int, repeats: int) -> dict:
     g = torch.Generator().manual_seed(0)
     ref = median_time(lambda: reference_maskgit_step(logits, masked, first_k, 4.5, g), repeats)
     rows["reference_maskgit"] = {"first_step_ratio": ref / base}
-    for name, params in SAMPLERS.items():
-        sampler = build(name, steps=STEPS, **params)
-        first = median_time(lambda s=sampler: s.step(logits, masked, counts, 0, g), repeats)
+    for name in labels:
+        sampler = make_sampler(name)
+        calls = sampler.sample(denoiser, BATCH, generator=g).nfe
         whole = median_time(lambda s=sampler: s.sample(denoiser, BATCH, generator=g), max(1, repeats // 2))
-        rows[name] = {"first_step_ratio": first / base, "mean_step_ratio": whole / STEPS / base}
-        print(
-            f"V={vocab} {name:12s} first {first / base:5.2f}x  mean {whole / STEPS / base:5.2f}x", flush=True
-        )
+        rows[name] = {"mean_step_ratio": whole / calls / base, "calls": calls}
+        line = f"V={vocab} {name:26s} mean {whole / calls / base:5.2f}x over {calls:3d} calls"
+        if hasattr(sampler, "step"):
+            first = median_time(lambda s=sampler: s.step(logits, masked, counts, 0, g), repeats)
+            rows[name]["first_step_ratio"] = first / base
+            line += f"  first {first / base:5.2f}x"
+        print(line, flush=True)
     print(f"V={vocab} reference    first {ref / base:5.2f}x  (log_softmax {base * 1e3:.1f} ms)", flush=True)
     return rows
 
@@ -112,13 +142,13 @@ def memory_worker(name: str, vocab: int) -> None:
     elif name == "reference_maskgit":
         reference_maskgit_step(logits, torch.ones(BATCH, LENGTH, dtype=torch.bool), 10, 4.5, g)
     else:
-        build(name, steps=STEPS, **SAMPLERS[name]).sample(PrecomputedLogits(logits), BATCH, generator=g)
+        make_sampler(name).sample(PrecomputedLogits(logits), BATCH, generator=g)
     print(json.dumps({"extra_bytes": max_rss_bytes() - before, "logits_bytes": logits.numel() * 4}))
 
 
-def memory_vocab(vocab: int) -> dict:
+def memory_vocab(vocab: int, labels: list[str]) -> dict:
     out = {}
-    for name in ["log_softmax", "reference_maskgit", *SAMPLERS]:
+    for name in ["log_softmax", "reference_maskgit", *labels]:
         result = subprocess.run(
             [sys.executable, __file__, "--memory-worker", name, str(vocab)],
             capture_output=True,
@@ -136,6 +166,8 @@ def main() -> None:
     )
     parser.add_argument("--vocab", type=int, nargs="+", default=[1024, 8192])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--out", type=Path, default=Path("experiments/bench/results/samplers.json"))
     parser.add_argument("--memory-worker", nargs=2, metavar=("NAME", "VOCAB"))
     args = parser.parse_args()
@@ -154,8 +186,8 @@ def main() -> None:
         "results": {},
     }
     for vocab in args.vocab:
-        timing = time_vocab(vocab, args.repeats)
-        memory = memory_vocab(vocab)
+        timing = time_vocab(vocab, args.repeats, args.samplers)
+        memory = {} if args.no_memory else memory_vocab(vocab, args.samplers)
         for name, ratio in memory.items():
             timing.setdefault(name, {})["peak_extra_memory_ratio"] = ratio
         report["results"][str(vocab)] = timing

@@ -46,7 +46,7 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
         tmp_path,
         "quickstart",
         "--run",
-        "method=maskgit,moment_cached,semi_ar",
+        "method=maskgit,moment_cached,semi_ar,llada",
         "figure.steps=4",
         "num_samples=4",
         "batch_size=4",
@@ -54,7 +54,7 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     table = assert_drawn(tmp_path, "quickstart")
     assert {(r["model"], r["method"]) for r in table} == {
-        (m, s) for m in ("mnist", "shakespeare") for s in ("maskgit", "moment_cached", "semi_ar")
+        (m, s) for m in ("mnist", "shakespeare") for s in ("maskgit", "moment_cached", "semi_ar", "llada")
     }
     text = {r["method"]: r for r in table if r["model"] == "shakespeare"}
     assert float(text["maskgit"]["gen_ppl"]) > 1 and float(text["maskgit"]["entropy_bits"]) > 0

@@ -50,7 +50,6 @@ def g_test_p_value(counts: torch.Tensor, law: torch.Tensor) -> float:
         ("eb", {"gamma": 0.0, "proxy": "entropy"}),
         ("eb", {"gamma": 0.0, "proxy": "confidence"}),
         ("eb", {"gamma": 0.0, "proxy": "margin"}),
-        ("threshold", {"threshold": 1.0}),
         ("first_hitting", {}),
         ("semi_ar", {"block_length": 2, "base": "confidence", "base_params": {"steps": 2}}),
     ],

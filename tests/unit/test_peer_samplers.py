@@ -30,19 +30,55 @@ def test_threshold_one_reveals_one_position_per_step_in_confidence_order():
     assert out.nfe == 10 and reveals_per_step(out) == [[1, 1, 1]] * 10
 
 
-def test_threshold_reveals_exactly_the_positions_above_it():
+def test_greedy_threshold_reveals_exactly_the_positions_above_it():
     logits = product_logits()
     top = logits[0].softmax(dim=1).max(dim=1).values
     ranked = top.sort().values
     threshold = float(ranked[4] + ranked[5]) / 2  # half-way between two confidences
     above = int((top > threshold).sum())
-    out = build("threshold", threshold=threshold).sample(
+    out = build("threshold", threshold=threshold, temperature=0.0).sample(
         FixedLogits(logits), 2, generator=torch.Generator().manual_seed(0), trace=True
     )
     first = out.trace[0].positions[0]
     assert set(first[first >= 0].tolist()) == set((top > threshold).nonzero().squeeze(1).tolist())
     # a product law: the rest stay below the threshold, one per step
     assert reveals_per_step(out) == [[above] * 2] + [[1, 1]] * (10 - above)
+
+
+def test_threshold_confidence_is_the_untempered_probability_of_the_proposal():
+    # Fast-dLLM: every revealed token but the first has softmax(z)(token) >= threshold, whatever
+    # the temperature the proposals were drawn at
+    logits = product_logits(seed=3, sharpness=1.5)
+    probs = logits[0].softmax(dim=1)
+    out = build("threshold", threshold=0.4, temperature=2.0).sample(
+        FixedLogits(logits), 64, generator=torch.Generator().manual_seed(0), trace=True
+    )
+    first = out.trace[0]
+    for b in range(64):
+        where, what = first.positions[b], first.tokens[b]
+        conf = probs[where[where >= 0], what[where >= 0]]
+        assert (conf[1:] >= 0.4).all() and (conf[0] >= conf[1:]).all()
+
+
+def fixed_confidences(confidences: list[float]) -> FixedLogits:
+    """A product law over 2 tokens whose top probabilities are ``confidences`` (token 0 on top)."""
+    c = torch.tensor(confidences, dtype=torch.float32)
+    return FixedLogits(torch.stack([c.log(), (1 - c).log()], dim=1)[None])
+
+
+@pytest.mark.parametrize(
+    ("confidences", "first_step"),
+    [
+        ([0.99, 0.9, 0.7, 0.5], 2),  # rank 3: 0.7 < 1 - 1/4 stops there: the best 2
+        ([0.99, 0.9, 0.8, 0.5], 4),  # only the last fails (0.5 < 1 - 1/5): all 4, Fast-dLLM's bound check
+        ([0.5, 0.99, 0.55, 0.6], 1),  # rank 2: 0.6 < 1 - 1/3: the best alone
+    ],
+)
+def test_fast_dllm_factor_rule_counts(confidences, first_step):
+    out = build("threshold", threshold=None, factor=1.0, temperature=0.0).sample(
+        fixed_confidences(confidences), 1, generator=torch.Generator().manual_seed(0), trace=True
+    )
+    assert reveals_per_step(out)[0] == [first_step]
 
 
 def test_small_threshold_needs_few_steps():
@@ -202,6 +238,39 @@ def test_semi_ar_keeps_a_prompt_and_skips_blocks_with_nothing_to_generate():
 def test_bad_semi_ar_parameters_are_named(params, match):
     with pytest.raises(ValueError, match=match):
         build("semi_ar", **params)
+
+
+def test_llada_blocks_start_after_the_prompt_and_split_the_total_steps():
+    denoiser = RandomNetDenoiser(6, 12)
+    init = torch.full((2, 12), 6)
+    init[:, :4] = torch.tensor([1, 2, 3, 4])
+    out = build("llada", steps=4, block_length=4, temperature=0.0).sample(
+        denoiser, 2, generator=torch.Generator().manual_seed(0), init=init, trace=True
+    )
+    assert torch.equal(out.tokens[:, :4], init[:, :4])
+    assert out.nfe == 4  # 2 blocks of 4 after the prompt, 2 steps each
+    assert [r.block for r in out.trace] == [0, 0, 1, 1]
+    for r in out.trace:
+        inside = r.positions[r.positions >= 0]
+        assert ((inside - 4) // 4 == r.block).all()
+    assert reveals_per_step(out) == [[2, 2]] * 4  # LLaDA's counts: 4 // 2 per step
+    with pytest.raises(ValueError, match=r"block_length=4 does not divide the 7 positions of row 0"):
+        build("llada", steps=4, block_length=4).sample(
+            denoiser, 2, generator=torch.Generator(), init=torch.tensor([[1, 2, 3, 4, 5] + [6] * 7] * 2)
+        )
+
+
+def test_halton_reads_the_grid_of_the_denoiser():
+    logits = product_logits(length=16)
+    image = FixedLogits(logits)
+    image.grid = (4, 4)
+    own = build("halton", steps=16).sample(image, 1, generator=torch.Generator(), trace=True)
+    given = build("halton", steps=16, grid=[4, 4]).sample(
+        FixedLogits(logits), 1, generator=torch.Generator(), trace=True
+    )
+    assert [int(r.positions[0, 0]) for r in own.trace] == [int(r.positions[0, 0]) for r in given.trace]
+    flat = build("halton", steps=16).sample(FixedLogits(logits), 1, generator=torch.Generator(), trace=True)
+    assert [int(r.positions[0, 0]) for r in flat.trace] != [int(r.positions[0, 0]) for r in own.trace]
 
 
 def test_semi_ar_block_length_must_divide_the_length_and_fit_the_steps():

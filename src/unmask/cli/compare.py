@@ -9,7 +9,6 @@ it is sharper (lower temperature) than the data law, above it is noisier or wron
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 import time
@@ -24,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
-from unmask.samplers import SAMPLERS, build
+from unmask.samplers import build, peer_samplers, sampler_parameters
 from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
@@ -44,17 +43,21 @@ def resolve_steps(steps: list[Any], length: int) -> list[int]:
 
 
 def budget(name: str, steps: int, length: int, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters that spend a budget of ``steps`` denoiser calls, for sampler ``name``:
-    ``steps`` where it has them, ``max_steps`` for the adaptive samplers (``threshold``, ``eb``,
-    ``first_hitting``), and for ``semi_ar`` the base sampler's steps per block (at least one)."""
-    fields = {f.name for f in dataclasses.fields(SAMPLERS[name])} if name in SAMPLERS else {"steps"}
+    """The parameters that spend a budget of ``steps`` denoiser calls, for sampler or peer
+    ``name``: ``steps`` where it has them (a peer's own, e.g. LLaDA's total), ``max_steps`` for
+    the adaptive samplers (``threshold``, ``eb``, ``first_hitting``), and for ``semi_ar`` the base
+    sampler's steps per block (at least one). A peer without a budget (``fast_dllm``) runs as is."""
+    try:
+        fields = sampler_parameters(name)
+    except ValueError:
+        fields = {"steps"}
+    if name == "semi_ar" and params.get("steps") is None:
+        blocks = max(1, length // int(params.get("block_length") or length))
+        return {"base_params": {**(params.get("base_params") or {}), "steps": max(1, steps // blocks)}}
     if "steps" in fields:
         return {"steps": steps}
     if "max_steps" in fields:
         return {"max_steps": steps}
-    if name == "semi_ar":
-        blocks = max(1, length // int(params.get("block_length", 32)))
-        return {"base_params": {**(params.get("base_params") or {}), "steps": max(1, steps // blocks)}}
     return {}
 
 
@@ -76,6 +79,8 @@ def run_comparison(cfg: DictConfig) -> dict:
         raise ValueError(f"num_samples={cfg.num_samples} and batch_size={cfg.batch_size} must be >= 1")
     oracle = instantiate(cfg.oracle)
     spec = OmegaConf.to_container(cfg.samplers, resolve=True)
+    if cfg.include_peers:  # every peer at its defaults, beside the samplers above
+        spec = {**spec, **{f"peer:{name}": {"_sampler_": name} for name in peer_samplers()}}
     step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
     for steps in step_counts:  # validate every sampler before any compute
         for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():

@@ -156,7 +156,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
     return files + sample_grids(rows, methods, out_dir)
 
 
-PEERS = ("threshold", "eb", "first_hitting", "remdm", "semi_ar")
+PEERS = ("threshold", "eb", "first_hitting", "remdm", "semi_ar", "llada")
 
 
 def sample_grids(rows: list[dict], methods: list[str], out_dir: Path) -> list[Path]:

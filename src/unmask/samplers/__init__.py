@@ -1,7 +1,7 @@
 """Pure-PyTorch samplers for masked diffusion models (no Hydra, no Lightning, no I/O)."""
 
 from unmask.samplers.base import Denoiser, PartialDenoiser, SampleOutput, Sampler, StepRecord
-from unmask.samplers.registry import SAMPLERS, build, registered_samplers
+from unmask.samplers.registry import SAMPLERS, build, peer_samplers, registered_samplers, sampler_parameters
 
 __all__ = [
     "SAMPLERS",
@@ -11,5 +11,7 @@ __all__ = [
     "Sampler",
     "StepRecord",
     "build",
+    "peer_samplers",
     "registered_samplers",
+    "sampler_parameters",
 ]

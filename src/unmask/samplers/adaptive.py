@@ -2,8 +2,15 @@
 random event times), not on a fixed schedule.
 
 - ``threshold`` (Fast-dLLM, Wu et al. 2025, arXiv 2505.22618, confidence-aware parallel
-  decoding): reveal every masked position whose top probability ``max_v p_i(v)`` exceeds
-  ``threshold``; a step with none reveals the most confident position.
+  decoding; NVlabs/Fast-dLLM ``llada/generate.py`` ``get_transfer_index`` and
+  ``get_transfer_index_dynamic``): draw a proposal ``x~_i ~ softmax(z_i / temperature)`` at every
+  masked position (argmax at ``temperature = 0``), with confidence ``c_i = p_i(x~_i)``, the
+  UNTEMPERED probability of the proposal; rank by ``c_i`` (ties: lowest position). With
+  ``threshold``: reveal the best position and every other with ``c_i >= threshold``. With
+  ``factor`` (Fast-dLLM's dynamic rule): with ``c_(1) >= c_(2) >= ...`` over the ``n`` masked
+  positions, let ``j`` be the first rank ``j >= 2`` with ``c_(j) < 1 - factor / (j + 1)``;
+  reveal the best ``j - 1``, or all ``n`` if there is no such ``j`` or ``j = n`` (that code's
+  bound check). The proposals of the chosen positions are their tokens.
 - ``eb`` (EB-Sampler, Ben-Hamu et al. 2025, arXiv 2505.24857): order the masked positions by an
   error proxy (``entropy``: lowest ``H(p_i)`` first; ``confidence``: highest ``max_v p_i(v)``;
   ``margin``: highest top-1 minus top-2) and reveal the largest prefix ``U`` of that order with
@@ -21,7 +28,9 @@ random event times), not on a fixed schedule.
   revealed together, so the law is exactly that of ``ancestral`` with ``steps = T`` and the
   same ``schedule``, drawn event by event.
 
-Tokens are drawn from ``p_i = softmax(z_i / temperature)`` at the chosen positions, independently.
+For ``eb`` and ``first_hitting``, tokens are drawn from ``p_i = softmax(z_i / temperature)`` at
+the chosen positions, independently (argmax at ``temperature = 0``, where the statistics are those
+of the untempered law).
 
 ``max_steps`` (``threshold``, ``eb``) bounds the number of denoiser calls: step ``t``
 (0-based) of a run with budget ``T = max_steps`` (``None`` = the sequence length ``L``) reveals
@@ -41,6 +50,7 @@ import torch
 from unmask.samplers.base import Denoiser, SamplerBase, Trajectory, non_finite_error
 from unmask.samplers.choose import flat_rows, masked_flat_rows, scatter_scores, top_positions
 from unmask.samplers.gumbel import uniform64
+from unmask.samplers.proposals import propose
 from unmask.samplers.rows import NonFiniteLogitsError, draw_rows, row_stats
 from unmask.samplers.schedules import MASKED_FRACTION, check_schedule
 
@@ -85,9 +95,11 @@ class AdaptiveSampler(SamplerBase):
 
     def plan(
         self, logits: torch.Tensor, masked: torch.Tensor, step: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(scores [B, L] float64, wanted [B])``: the best positions have the largest scores
-        (``-inf`` off the masked set); the rule wants to reveal the ``wanted[b]`` best."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(scores [B, L] float64, wanted [B], proposals)``: the best positions have the largest
+        scores (``-inf`` off the masked set); the rule wants to reveal the ``wanted[b]`` best.
+        ``proposals``: ``[B * L]`` tokens already drawn at the masked flat rows (sample-then-choose
+        rules), or ``None`` to draw the tokens of the chosen positions afterwards."""
         raise NotImplementedError
 
     def generate(self, run: Trajectory, denoiser: Denoiser, cond: Any, generator: torch.Generator) -> None:
@@ -98,14 +110,16 @@ class AdaptiveSampler(SamplerBase):
                 return
             logits = run.predict(denoiser, cond, step)
             try:
-                scores, wanted = self.plan(logits, run.masked, step, generator)
+                scores, wanted, proposals = self.plan(logits, run.masked, step, generator)
             except NonFiniteLogitsError as err:
                 raise non_finite_error(err, run.length, step) from None
             floor = torch.div(left + (budget - step - 1), budget - step, rounding_mode="floor").clamp(min=1)
             counts = torch.minimum(torch.maximum(wanted, floor), left)
-            order = scores.argsort(dim=1, descending=True, stable=True)[:, : int(counts.max())]
-            valid = torch.arange(order.shape[1], device=run.device)[None, :] < counts[:, None]
-            reveal_at(run, logits, order, valid, step, generator, self.temperature)
+            order, valid = top_positions(scores, counts)
+            if proposals is None:
+                reveal_at(run, logits, order, valid, step, generator, self.temperature)
+            else:
+                run.commit(step, order, valid, proposals[flat_rows(order, valid, run.length)])
 
 
 def per_row_count(flags: torch.Tensor, rows: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -116,27 +130,53 @@ def per_row_count(flags: torch.Tensor, rows: torch.Tensor, shape: tuple[int, int
 
 @dataclass(frozen=True)
 class ThresholdSampler(AdaptiveSampler):
-    """Fast-dLLM's confidence-threshold parallel decoding (Wu et al. 2025).
+    """Fast-dLLM's confidence-aware parallel decoding (Wu et al. 2025; see the module doc).
 
-    Each step reveals every masked position with ``max_v p_i(v) > threshold``, at least one per
-    row (its most confident), and at least ``ceil(remaining / steps left)`` within ``max_steps``;
-    tokens from ``p_i``. ``threshold = 1`` reveals one position per step (greedy confidence
-    order); a small threshold reveals nearly everything at once.
+    ``threshold``: reveal the most confident proposal and every proposal whose untempered
+    probability is ``>= threshold`` (``threshold = 1`` is one position per step unless some
+    are certain); ``factor`` instead of ``threshold``: Fast-dLLM's dynamic rule. ``max_steps``
+    (this project's addition; ``None`` = Fast-dLLM) adds the floor of the module doc.
     """
 
-    threshold: float = 0.9
+    threshold: float | None = 0.9
+    factor: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        t = self.threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or math.isnan(t) or not 0 < t <= 1:
-            raise ValueError(f"threshold={t!r} must be a number in (0, 1]")
+        t, f = self.threshold, self.factor
+        if f is not None:
+            if t is not None:
+                raise ValueError(
+                    f"threshold={t!r} and factor={f!r}: give one (factor is Fast-dLLM's dynamic rule; "
+                    "set threshold to null to use it)"
+                )
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0:
+                raise ValueError(f"factor={f!r} must be a finite number > 0")
+        elif isinstance(t, bool) or not isinstance(t, (int, float)) or math.isnan(t) or not 0 < t <= 1:
+            raise ValueError(f"threshold={t!r} must be a number in (0, 1] (or null with a factor)")
 
     def plan(self, logits, masked, step, generator):
         rows = masked_flat_rows(masked)
-        log_top = -row_stats(logits, rows, temperature=self.temperature).log_norm  # log max_v p_i(v)
-        wanted = per_row_count(log_top > math.log(self.threshold), rows, masked.shape)
-        return scatter_scores(log_top, rows, masked.shape), wanted
+        proposals, log_conf = propose(logits, rows, self.temperature, generator)
+        scores = scatter_scores(log_conf, rows, masked.shape)
+        proposal_at = torch.full((masked.numel(),), -1, dtype=torch.long, device=masked.device)
+        proposal_at[rows] = proposals
+        if self.factor is None:
+            wanted = per_row_count(log_conf.exp() >= self.threshold, rows, masked.shape)
+        else:
+            wanted = self.factor_counts(scores, masked.sum(dim=1))
+        return scores, wanted, proposal_at
+
+    def factor_counts(self, scores: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+        """Fast-dLLM's dynamic count per row (module doc), from the ``[B, L]`` log-confidences."""
+        assert self.factor is not None
+        ordered = scores.sort(dim=1, descending=True).values.exp()  # masked first, then 0
+        rank = torch.arange(ordered.shape[1], device=scores.device)  # 0-based: rank j - 1
+        bound = 1.0 - self.factor / (rank + 2.0)
+        bound[0] = -1.0
+        fails = (ordered < bound[None, :]) & (rank[None, :] < left[:, None])
+        first_fail = torch.where(fails.any(dim=1), fails.long().argmax(dim=1), left)
+        return torch.where(first_fail >= left - 1, left, first_fail)
 
 
 @dataclass(frozen=True)
@@ -158,7 +198,7 @@ class EntropyBoundedSampler(AdaptiveSampler):
     def plan(self, logits, masked, step, generator):
         rows = masked_flat_rows(masked)
         stats = row_stats(
-            logits, rows, temperature=self.temperature, entropy=True, margin=self.proxy == "margin"
+            logits, rows, temperature=self.stats_temperature, entropy=True, margin=self.proxy == "margin"
         )
         assert stats.entropy is not None
         if self.proxy == "entropy":
@@ -175,7 +215,7 @@ class EntropyBoundedSampler(AdaptiveSampler):
         ordered = entropy.view(masked.shape).gather(1, order)
         excess = ordered.cumsum(dim=1) - ordered.cummax(dim=1).values  # non-decreasing along the order
         wanted = (excess <= self.gamma).sum(dim=1)
-        return scores, wanted
+        return scores, wanted, None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import torch
 from unmask.samplers.choose import flat_rows, masked_flat_rows
 from unmask.samplers.logits import (
     check_cond,
+    check_finite_nonnegative,
     check_guidance,
     check_logits_options,
     filter_rows,
@@ -20,7 +21,7 @@ from unmask.samplers.logits import (
     row_progress,
 )
 from unmask.samplers.rows import NonFiniteLogitsError
-from unmask.samplers.schedules import check_schedule, unmask_counts
+from unmask.samplers.schedules import check_count_rule, check_schedule, unmask_counts
 
 
 @runtime_checkable
@@ -152,7 +153,23 @@ def check_common(steps: int, schedule: str, temperature: float) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps={steps!r} must be an integer >= 1")
     check_schedule(schedule)
-    check_positive("temperature", temperature)
+    check_temperature(temperature)
+
+
+def check_temperature(temperature: float) -> None:
+    """``temperature`` must be a finite number >= 0 (0 = greedy decoding)."""
+    check_finite_nonnegative("temperature", temperature, "greedy: argmax tokens")
+    if 0 < temperature < 1e-30:
+        raise ValueError(
+            f"temperature={temperature!r} is below 1e-30, where 1 / temperature overflows float32; "
+            "use temperature=0 for greedy decoding"
+        )
+
+
+def statistics_temperature(temperature: float) -> float:
+    """The temperature at which position rules compute their statistics: ``temperature``, or 1
+    (the untempered law) at ``temperature = 0``, where only the tokens become argmax."""
+    return temperature if temperature > 0 else 1.0
 
 
 def check_positive(name: str, value: float, *, allow_inf: bool = False) -> None:
@@ -195,6 +212,7 @@ class Trajectory:
         self.masked = self.tokens == self.vocab_size
         self.given = ~self.masked  # tokens of ``init``: never overwritten, never remasked
         self.start_masked = self.masked.sum(dim=1)
+        self.span = torch.full((self.batch_size,), self.length, dtype=torch.long, device=self.device)
         self.nfe = 0
         self.cost = 0.0
         self.block = 0
@@ -232,7 +250,13 @@ class Trajectory:
         if rows is None:
             rows = masked_flat_rows(self.masked)
         try:
-            return filter_rows(logits, rows, top_k=self.top_k, top_p=self.top_p, temperature=self.temperature)
+            return filter_rows(
+                logits,
+                rows,
+                top_k=self.top_k,
+                top_p=self.top_p,
+                temperature=statistics_temperature(self.temperature),
+            )
         except NonFiniteLogitsError:
             raise ValueError(f"denoiser returned NaN or infinite logits {where}") from None
 
@@ -314,14 +338,18 @@ class Trajectory:
     @contextmanager
     def region(self, allowed: torch.Tensor, block: int) -> Iterator[None]:
         """Restrict ``masked`` to ``allowed`` (``[L]`` or ``[B, L]`` booleans) while inside: a sampler
-        run in it reveals (and remasks) only there; records carry ``block``."""
+        run in it reveals (and remasks) only there; records carry ``block``; ``span`` is the
+        number of allowed positions per row (count rules of the ports are computed on it)."""
         hidden = self.masked & ~allowed
         self.masked &= allowed
         self.block = block
+        whole = self.span
+        self.span = allowed.expand_as(self.masked).sum(dim=1)
         try:
             yield
         finally:
             self.masked |= hidden
+            self.span = whole
 
     def output(self) -> SampleOutput:
         if self.masked.any() or (self.tokens == self.vocab_size).any():
@@ -331,7 +359,7 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class SamplerBase:
-    """What every sampler has: ``temperature`` (divides the logits) and the logits options of
+    """What every sampler has: ``temperature`` (divides the logits; 0 = greedy) and the logits options of
     ``logits.py``: ``cfg_scale`` (classifier-free guidance, 0 = off), ``cfg_ramp`` (``constant`` or
     ``linear`` in the row's progress), ``top_k`` and ``top_p`` (None = off).
 
@@ -347,8 +375,22 @@ class SamplerBase:
     top_p: float | None = None
 
     def __post_init__(self) -> None:
-        check_positive("temperature", self.temperature)
+        check_temperature(self.temperature)
         check_logits_options(self.cfg_scale, self.cfg_ramp, self.top_k, self.top_p)
+
+    @property
+    def greedy(self) -> bool:
+        """``temperature = 0``: argmax tokens, position rules without their noise (on the
+        untempered law), ties broken by the lowest position."""
+        return self.temperature == 0
+
+    @property
+    def stats_temperature(self) -> float:
+        return statistics_temperature(self.temperature)
+
+    def for_denoiser(self, denoiser: Denoiser) -> SamplerBase:
+        """This sampler with what it reads from the denoiser filled in (a grid, say)."""
+        return self
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
         """Checks that depend on the denoiser, before any compute."""
@@ -368,9 +410,10 @@ class SamplerBase:
         init: torch.Tensor | None = None,
         trace: bool = False,
     ) -> SampleOutput:
-        self.check_denoiser(denoiser)
-        run = Trajectory(denoiser, batch_size, init, trace, options=self, cond=cond)
-        self.generate(run, denoiser, cond, generator)
+        sampler = self.for_denoiser(denoiser)
+        sampler.check_denoiser(denoiser)
+        run = Trajectory(denoiser, batch_size, init, trace, options=sampler, cond=cond)
+        sampler.generate(run, denoiser, cond, generator)
         return run.output()
 
 
@@ -378,7 +421,8 @@ class SamplerBase:
 class StepSampler(SamplerBase):
     """Plumbing shared by samplers that reveal ``k_t`` positions per step from one denoiser call.
 
-    ``generate`` runs: counts ``k = unmask_plan(...)`` (``[B, T]``); for each step with any
+    ``generate`` runs: counts ``k = unmask_plan(...)`` (``[B, T]``, from ``schedule`` and the count
+    rule ``counts``); for each step with any
     ``k_t > 0``: one denoiser call, then ``step`` returns the positions (best first) and their
     tokens, which are committed. Subclasses implement ``step`` (a pure function of the logits, the
     masked set, the counts and the generator) and may override ``unmask_plan`` and ``reveal``
@@ -387,14 +431,19 @@ class StepSampler(SamplerBase):
 
     steps: int = 8
     schedule: str = "cosine"
+    counts: str = "unmask"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_common(self.steps, self.schedule, self.temperature)
+        check_count_rule(self.counts, self.schedule)
 
-    def unmask_plan(self, num_masked: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``[B, T]`` positions to reveal per step (default: the deterministic schedule)."""
-        return unmask_counts(num_masked, self.steps, self.schedule)
+    def unmask_plan(
+        self, num_masked: torch.Tensor, generator: torch.Generator, span: torch.Tensor
+    ) -> torch.Tensor:
+        """``[B, T]`` positions to reveal per step: the count rule ``counts`` on ``schedule``
+        (``schedules.py``) for rows with ``num_masked`` masked out of ``span`` positions."""
+        return unmask_counts(num_masked, self.steps, self.schedule, self.counts, span)
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
         super().check_denoiser(denoiser)
@@ -416,7 +465,7 @@ class StepSampler(SamplerBase):
         raise NotImplementedError
 
     def generate(self, run: Trajectory, denoiser: Denoiser, cond: Any, generator: torch.Generator) -> None:
-        counts = self.unmask_plan(run.masked.sum(dim=1), generator).to(run.device)
+        counts = self.unmask_plan(run.masked.sum(dim=1), generator, run.span).to(run.device)
         for step in range(counts.shape[1]):
             k = counts[:, step]
             if bool(k.any()):

@@ -8,6 +8,8 @@ probability proportional to the weights (Gumbel-top-k = Plackett-Luce).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 
@@ -24,13 +26,21 @@ def scatter_scores(values: torch.Tensor, rows: torch.Tensor, shape: tuple[int, i
 
 
 def top_positions(scores: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``counts[b]`` highest-scoring positions of each row, best first.
+    """The ``counts[b]`` highest-scoring positions of each row, best first; equal scores are
+    ranked by the lowest position first (a stable sort), so deterministic rules are too.
 
     Returns ``(positions, valid)``, both ``[B, max(counts)]``; ``valid[b, j]`` is ``j < counts[b]``.
     Rows must have at least ``counts[b]`` finite scores.
     """
     k_max = int(counts.max())
-    positions = scores.topk(k_max, dim=1, sorted=True).indices
+    # topk leaves the order of equal scores unspecified: it is used unless one of the first
+    # k_max + 1 finite scores ties with its neighbour (never with continuous noise), where the
+    # stable sort decides
+    values, positions = scores.topk(min(k_max + 1, scores.shape[1]), dim=1, sorted=True)
+    tied = (values[:, 1:] == values[:, :-1]) & torch.isfinite(values[:, 1:])
+    if bool(tied.any()):
+        positions = scores.argsort(dim=1, descending=True, stable=True)
+    positions = positions[:, :k_max]
     valid = torch.arange(k_max, device=scores.device)[None, :] < counts[:, None]
     return positions, valid
 
@@ -41,23 +51,31 @@ def flat_rows(positions: torch.Tensor, valid: torch.Tensor, length: int) -> torc
     return (offsets + positions)[valid]
 
 
-def radical_inverse(index: int, base: int) -> float:
-    """Van der Corput radical inverse of ``index`` in ``base``."""
-    result, fraction = 0.0, 1.0 / base
+def radical_inverse(index: int, base: int) -> tuple[int, int]:
+    """Van der Corput radical inverse of ``index`` in ``base``, exactly, as ``(numerator,
+    denominator)`` (so ``floor(h * n)`` is computed in integers, without rounding)."""
+    numerator, denominator = 0, 1
     while index > 0:
         index, digit = divmod(index, base)
-        result += digit * fraction
-        fraction /= base
-    return result
+        numerator, denominator = numerator * base + digit, denominator * base
+    return numerator, denominator
 
 
+def scaled_floor(fraction: tuple[int, int], n: int) -> int:
+    """``floor(numerator / denominator * n)`` in integers."""
+    return fraction[0] * n // fraction[1]
+
+
+@lru_cache(maxsize=64)
 def halton_order(length: int, grid: tuple[int, int] | None = None) -> torch.Tensor:
     """A fixed, spread-out order of ``length`` positions (Besnier et al. 2025).
 
-    With ``grid = (H, W)`` (``H * W == length``): the 2-D Halton sequence with bases 2 (column) and
-    3 (row), mapped to cells ``(floor(h3 * H), floor(h2 * W))``, duplicates removed; position of a
-    cell = ``row * W + col``. Without a grid: the van der Corput sequence in base 2 on ``length``
-    cells. Returns a permutation of ``0 .. length - 1``.
+    With ``grid = (H, W)`` (``H * W == length``): the 2-D Halton sequence ``(h2, h3)`` (bases 2
+    and 3, from index 1), mapped to cells ``(row, col) = (floor(h2 * H), floor(h3 * W))``,
+    duplicates removed (first occurrence kept); position of a cell = ``row * W + col``. This is
+    the orientation of valeoai/Halton-MaskGIT (``build_halton_mask``: its base-2 coordinate
+    indexes the first, row axis). Without a grid: the van der Corput sequence in base 2 on
+    ``length`` cells. Returns a permutation of ``0 .. length - 1``.
     """
     if grid is not None:
         height, width = grid
@@ -69,16 +87,18 @@ def halton_order(length: int, grid: tuple[int, int] | None = None) -> torch.Tens
     index = 1
     while len(seen) < length:
         if grid is None:
-            cell = int(radical_inverse(index, 2) * length)
+            cell = scaled_floor(radical_inverse(index, 2), length)
         else:
-            col = int(radical_inverse(index, 2) * width)
-            row = int(radical_inverse(index, 3) * height)
+            row = scaled_floor(radical_inverse(index, 2), height)
+            col = scaled_floor(radical_inverse(index, 3), width)
             cell = row * width + col
         seen.setdefault(cell, None)
         index += 1
         if index > 10_000 * length + 10_000:  # the sequence is dense, so this never triggers
             raise RuntimeError("Halton order did not cover the grid")
-    return torch.tensor(list(seen), dtype=torch.long)
+    order = torch.tensor(list(seen), dtype=torch.long)
+    order.requires_grad_(False)
+    return order  # cached: callers must not write into it
 
 
 def order_scores(order: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ order), ``moment`` (Gumbel-top-k on ``log sum_v p_i(v)**beta``, tokens from
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -35,12 +36,35 @@ from unmask.samplers.gumbel import gumbel64, uniform64
 from unmask.samplers.rows import draw_rows, row_stats
 from unmask.samplers.schedules import MASKED_FRACTION
 
+# How the choice temperature falls over the steps: ``jax`` = google-research/maskgit
+# (``alpha * (1 - (t + 1) / T)``, 0 at the last step), ``pytorch`` = valeoai's ports
+# (Maskgit-pytorch ``Trainer/vit.py`` and ``Sampler/confidence_sampler.py``:
+# ``alpha * (1 - t / (T - 1))``, ``alpha`` at the first step), ``none`` = constant ``alpha``.
+ANNEAL_RULES = ("jax", "pytorch", "none")
 
-def annealed_alpha(alpha: float, anneal: bool, step: int, steps: int) -> float:
-    """MaskGIT's choice temperature at ``step``: ``alpha * (1 - (step + 1) / steps)``."""
-    if not anneal or math.isinf(alpha):
+
+def check_anneal(anneal: bool | str, steps: int) -> str:
+    """The anneal rule named by ``anneal`` (``True`` = ``jax``, ``False`` = ``none``), validated."""
+    rule = {True: "jax", False: "none"}.get(anneal, anneal) if isinstance(anneal, bool) else anneal
+    if rule not in ANNEAL_RULES:
+        raise ValueError(
+            f"anneal={anneal!r} must be one of {', '.join(ANNEAL_RULES)} (or true = jax, false = none)"
+        )
+    if rule == "pytorch" and steps < 2:
+        raise ValueError(
+            f"anneal='pytorch' needs steps >= 2 (the ports divide by steps - 1), got steps={steps}"
+        )
+    return rule
+
+
+def annealed_alpha(alpha: float, anneal: bool | str, step: int, steps: int) -> float:
+    """The choice temperature at ``step`` under the anneal rule (see ``ANNEAL_RULES``)."""
+    rule = check_anneal(anneal, max(steps, 2))
+    if rule == "none" or math.isinf(alpha):
         return alpha
-    return alpha * (1.0 - (step + 1) / steps)
+    if rule == "jax":
+        return alpha * (1.0 - (step + 1) / steps)
+    return alpha * (1.0 - step / (steps - 1))
 
 
 def moment_beta(alpha_t: float) -> float:
@@ -114,7 +138,14 @@ class AncestralSampler(RandomSampler):
 
     schedule: str = "linear"
 
-    def unmask_plan(self, num_masked, generator):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.counts != "unmask":
+            raise ValueError(
+                f"counts={self.counts!r}: ancestral draws its counts (binomial); leave counts unset"
+            )
+
+    def unmask_plan(self, num_masked, generator, span):
         fraction = MASKED_FRACTION[self.schedule](
             torch.arange(0, self.steps + 1, dtype=torch.float64) / self.steps
         ).clamp(0.0, 1.0)
@@ -138,7 +169,7 @@ class ConfidenceSampler(ChooseThenSample):
     """Reveal the positions with the largest ``max_v p_i(v)`` (MaskGIT-style greedy order)."""
 
     def position_scores(self, logits, rows, step, generator):
-        return -row_stats(logits, rows, temperature=self.temperature).log_norm
+        return -row_stats(logits, rows, temperature=self.stats_temperature).log_norm
 
 
 @dataclass(frozen=True)
@@ -146,7 +177,7 @@ class MarginSampler(ChooseThenSample):
     """Reveal the positions with the largest margin ``p_i(top1) - p_i(top2)``."""
 
     def position_scores(self, logits, rows, step, generator):
-        return row_stats(logits, rows, temperature=self.temperature, margin=True).margin
+        return row_stats(logits, rows, temperature=self.stats_temperature, margin=True).margin
 
 
 @dataclass(frozen=True)
@@ -154,13 +185,26 @@ class EntropySampler(ChooseThenSample):
     """Reveal the positions with the smallest entropy ``H(p_i)``."""
 
     def position_scores(self, logits, rows, step, generator):
-        return -row_stats(logits, rows, temperature=self.temperature, entropy=True).entropy
+        return -row_stats(logits, rows, temperature=self.stats_temperature, entropy=True).entropy
+
+
+def with_denoiser_grid(sampler, denoiser: Denoiser):
+    """``sampler`` with ``grid`` set to the denoiser's ``grid`` (an image model's ``(H, W)``)
+    when it has none of its own; a denoiser without a grid (text) keeps the 1-D order."""
+    grid = getattr(denoiser, "grid", None)
+    if sampler.grid is None and grid is not None:
+        return dataclasses.replace(sampler, grid=tuple(grid))
+    return sampler
 
 
 @dataclass(frozen=True)
 class HaltonSampler(ChooseThenSample):
-    """Reveal positions in the fixed 2-D Halton order on ``grid = (H, W)`` (1-D van der Corput
-    order when ``grid`` is None), ``k_t`` per step (Besnier et al. 2025); tokens from ``p_i``."""
+    """Reveal positions in the fixed 2-D Halton order on ``grid = (H, W)`` (``None``: the
+    denoiser's ``grid``, or the 1-D van der Corput order if it has none), ``k_t`` per step
+    (Besnier et al. 2025; the orientation of valeoai/Halton-MaskGIT: base 2 gives the row, see
+    ``choose.halton_order``); tokens from ``p_i``. With ``counts="halton_maskgit"`` and
+    ``schedule="arccos"`` this is that code's ``HaltonSampler`` at constant temperature, from an
+    all-mask start."""
 
     grid: tuple[int, int] | None = None
 
@@ -170,6 +214,9 @@ class HaltonSampler(ChooseThenSample):
             if len(self.grid) != 2 or any(not isinstance(g, int) or g < 1 for g in self.grid):
                 raise ValueError(f"grid={self.grid!r} must be a pair of positive integers (H, W)")
             object.__setattr__(self, "grid", tuple(self.grid))
+
+    def for_denoiser(self, denoiser: Denoiser) -> HaltonSampler:
+        return with_denoiser_grid(self, denoiser)
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
         super().check_denoiser(denoiser)
@@ -190,16 +237,19 @@ class MomentSampler(ChooseThenSample):
     ``log m_i = log sum_v p_i(v)**beta_t`` (Plackett-Luce with weights ``m_i``), then tokens from
     ``p_i**beta_t / m_i`` (temperature ``1 / beta_t``), or at ``token_temperature`` if given.
     ``alpha = inf`` is uniform order at temperature 1; ``alpha_t = 0`` is greedy
-    max-probability order with argmax tokens.
+    max-probability order with argmax tokens. ``anneal``: ``jax``/true, ``pytorch`` or
+    ``none``/false (``ANNEAL_RULES``). ``temperature = 0``: the order of ``log m_i`` on the
+    untempered law without the Gumbel noise (ties: lowest position), argmax tokens.
     """
 
     alpha: float = 4.5
-    anneal: bool = True
+    anneal: bool | str = True
     token_temperature: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive("alpha", self.alpha, allow_inf=True)
+        check_anneal(self.anneal, self.steps)
         if self.token_temperature is not None:
             check_positive("token_temperature", self.token_temperature)
 
@@ -208,9 +258,9 @@ class MomentSampler(ChooseThenSample):
 
     def position_scores(self, logits, rows, step, generator):
         beta = self.beta_at(step)
-        stats = row_stats(logits, rows, temperature=self.temperature, moment_beta=beta)
+        stats = row_stats(logits, rows, temperature=self.stats_temperature, moment_beta=beta)
         assert stats.log_moment is not None
-        if math.isinf(beta):  # the limit of Plackett-Luce on p_max**beta: no noise is left
+        if math.isinf(beta) or self.greedy:  # beta = inf: the limit of Plackett-Luce on p_max**beta
             return stats.log_moment
         return stats.log_moment + gumbel64((rows.shape[0],), generator, rows.device)
 

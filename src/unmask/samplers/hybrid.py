@@ -29,6 +29,7 @@ from unmask.samplers.cts import (
     HaltonSampler,
     MomentSampler,
     RandomSampler,
+    with_denoiser_grid,
 )
 
 EXPLOIT_RULES = ("moment", "confidence")
@@ -41,7 +42,7 @@ class HybridSampler(ChooseThenSample):
     exploit: str = "moment"
     explore: str = "halton"
     alpha: float = 4.5
-    anneal: bool = True
+    anneal: bool | str = True
     token_temperature: float | None = None
     grid: tuple[int, int] | None = None
 
@@ -75,6 +76,9 @@ class HybridSampler(ChooseThenSample):
         if self.explore == "halton":
             return HaltonSampler(**common, grid=None if self.grid is None else tuple(self.grid))
         return RandomSampler(**common)
+
+    def for_denoiser(self, denoiser: Denoiser) -> HybridSampler:
+        return with_denoiser_grid(self, denoiser)
 
     def check_denoiser(self, denoiser: Denoiser) -> None:
         super().check_denoiser(denoiser)

@@ -35,16 +35,21 @@ from unmask.samplers.rows import CHUNK_ELEMENTS, NonFiniteLogitsError
 CFG_RAMPS = ("constant", "linear")
 
 
+def check_finite_nonnegative(name: str, value: float, zero_means: str) -> None:
+    """``value`` must be a finite number >= 0; the error names ``name`` and what 0 means."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or math.isinf(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0 (0 = {zero_means})")
+
+
 def check_logits_options(cfg_scale: float, cfg_ramp: str, top_k: int | None, top_p: float | None) -> None:
     """Validate the shared logits options, naming the offending one."""
-    if (
-        isinstance(cfg_scale, bool)
-        or not isinstance(cfg_scale, (int, float))
-        or math.isnan(cfg_scale)
-        or math.isinf(cfg_scale)
-        or cfg_scale < 0
-    ):
-        raise ValueError(f"cfg_scale={cfg_scale!r} must be a finite number >= 0 (0 = no guidance)")
+    check_finite_nonnegative("cfg_scale", cfg_scale, "no guidance")
     if cfg_ramp not in CFG_RAMPS:
         raise ValueError(f"cfg_ramp={cfg_ramp!r} must be one of {', '.join(CFG_RAMPS)}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):

@@ -13,8 +13,9 @@ with ``0 <= sigma_t <= sigma_max = min(1, (1 - alpha_s) / alpha_t)`` (so both ar
   - ``cap``: ``min(eta, sigma_max)``;
   - ``rescale``: ``eta * sigma_max``;
   - ``conf``: per revealed position ``l``, ``sigma_max * softmax_l(-psi_l)`` over the row's revealed
-    positions, ``psi_l`` the probability its token had when it was drawn: unconfident tokens are
-    remasked first (``eta`` is not used). Masked positions then use the row's mean ``sigma``
+    positions, ``psi_l`` the probability its token had when it was drawn (untempered for an
+    argmax draw at ``temperature = 0``): unconfident tokens are remasked first (``eta`` is not
+    used). Masked positions then use the row's mean ``sigma``
     (a reconstruction detail: it keeps the expected masked fraction on the schedule).
 Remasking is on only while ``t_off <= s`` and ``t <= t_on`` (the window; default the whole run).
 ``alpha_on`` (ReMDM-loop): ``alpha`` rises to ``alpha_on`` along the schedule until ``t_on``,
@@ -38,7 +39,7 @@ import torch
 from unmask.samplers.base import Denoiser, SamplerBase, Trajectory, check_positive, non_finite_error
 from unmask.samplers.choose import flat_rows, mask_positions
 from unmask.samplers.gumbel import uniform64
-from unmask.samplers.rows import NonFiniteLogitsError, draw_rows
+from unmask.samplers.rows import NonFiniteLogitsError, draw_rows, row_stats
 from unmask.samplers.schedules import MASKED_FRACTION, check_schedule
 
 REMASK_RULES = ("cap", "rescale", "conf")
@@ -138,6 +139,8 @@ class ReMDMSampler(SamplerBase):
                 uniforms = uniform64((chosen.shape[0],), generator, run.device)
                 try:
                     tokens, log_prob = draw_rows(logits, chosen, uniforms, temperature=self.temperature)
+                    if self.greedy:  # psi of an argmax token: its untempered probability
+                        log_prob = -row_stats(logits, chosen).log_norm
                 except NonFiniteLogitsError as err:
                     raise non_finite_error(err, run.length, step) from None
                 run.commit(step, positions, valid, tokens)

@@ -46,6 +46,7 @@ class RowStats:
     log_moment: torch.Tensor | None = None  # log sum_v p_v**beta
     margin: torch.Tensor | None = None  # p_top1 - p_top2
     entropy: torch.Tensor | None = None  # -sum_v p_v log p_v
+    argmax: torch.Tensor | None = None  # long: the first most probable token
 
 
 class NonFiniteLogitsError(ValueError):
@@ -78,8 +79,10 @@ class _ChunkWorker:
             self.x[:, self.vocab :] = _PAD
         self._direct = self.padded == self.vocab and flat_logits.dtype == torch.float32
 
-    def chunks(self, rows: torch.Tensor):
-        """Yield ``(slice into rows, x, e)`` with ``x = (z - max z) / temperature`` per row."""
+    def chunks(self, rows: torch.Tensor, argmax: torch.Tensor | None = None):
+        """Yield ``(slice into rows, x, e)`` with ``x = (z - max z) / temperature`` per row;
+        with ``argmax`` (a long ``[len(rows)]`` tensor), also fill it with each row's first
+        argmax, from the same pass that finds the max."""
         for start in range(0, rows.shape[0], self.chunk_rows):
             chunk = rows[start : start + self.chunk_rows]
             c = chunk.shape[0]
@@ -89,7 +92,12 @@ class _ChunkWorker:
                 torch.index_select(self.flat, 0, chunk, out=real)
             else:
                 real.copy_(self.flat.index_select(0, chunk))
-            real.sub_(real.amax(dim=1, keepdim=True))
+            if argmax is None:
+                real.sub_(real.amax(dim=1, keepdim=True))
+            else:
+                top, where = real.max(dim=1, keepdim=True)
+                argmax[start : start + c] = where.squeeze(1)
+                real.sub_(top)
             if self.inv_temperature != 1.0:
                 real.mul_(self.inv_temperature)
             yield slice(start, start + c), chunk, x, e
@@ -109,6 +117,7 @@ def row_stats(
     moment_beta: float | None = None,
     margin: bool = False,
     entropy: bool = False,
+    argmax: bool = False,
 ) -> RowStats:
     """Statistics of ``softmax(logits / temperature)`` at the flat ``rows`` of ``[B, L, V]`` logits.
 
@@ -127,7 +136,9 @@ def row_stats(
         out.margin = torch.empty_like(out.log_norm)
     if entropy:
         out.entropy = torch.empty_like(out.log_norm)
-    for sl, _chunk, x, e in worker.chunks(rows):
+    if argmax:
+        out.argmax = torch.empty(n, dtype=torch.long, device=flat.device)
+    for sl, _chunk, x, e in worker.chunks(rows, out.argmax):
         torch.exp(x, out=e)
         s1 = e.sum(dim=1).double()
         log_s1 = s1.log()
@@ -149,6 +160,19 @@ def row_stats(
             e.mul_(x.clamp_(min=_PAD))
             out.entropy[sl] = log_s1 - e.sum(dim=1).double() / s1
     _check_finite(out.log_norm, rows)
+    return out
+
+
+def log_prob_at(logits: torch.Tensor, rows: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Float64 ``log softmax(logits)[row, token]`` (untempered) of one token per flat row."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    worker = _ChunkWorker(flat, 1.0, rows.shape[0])
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=flat.device)
+    for sl, chunk, x, e in worker.chunks(rows):
+        torch.exp(x, out=e)
+        log_s1 = e.sum(dim=1).double().log()
+        _check_finite(log_s1, chunk)
+        out[sl] = x.gather(1, tokens[sl, None]).squeeze(1).double() - log_s1
     return out
 
 
