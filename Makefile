@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyproject.sha256
 
-.PHONY: venv run figures test lint bench data pretrain clean-venv
+.PHONY: venv run figures test test-fast lint bench data pretrain clean-venv
 
 venv:
 	@want=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
@@ -37,6 +37,12 @@ test: venv
 	$(PY) -m pytest -q; status=$$?; \
 	if [ $$started = 1 ]; then bash slurm/local_cluster.sh stop; fi; \
 	exit $$status
+
+# The edit-test loop: unit, statistical and figure tests that start no process and are not
+# marked slow (under 3 minutes on 2 cores; see the README for the measured time).
+# pytest's exit status 5 (nothing collected) fails it like any other.
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not subprocess and not slurm" tests/unit tests/statistical tests/figures
 
 lint: venv
 	$(VENV)/bin/ruff check src tests experiments

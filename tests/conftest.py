@@ -1,8 +1,13 @@
-"""Shared test denoisers."""
+"""Shared test denoisers, and the ``subprocess`` marker (tests that start another process,
+left out of ``make test-fast``)."""
 
 from __future__ import annotations
 
 import torch
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "subprocess: starts another process (not in make test-fast)")
 
 
 class RandomNetDenoiser:

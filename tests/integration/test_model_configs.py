@@ -7,15 +7,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from unmask.config import CONF_DIR
 from unmask.models.checkpoint import available
 from unmask.samplers import Denoiser, build
 
-MODELS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "hf_mlm"])
 def test_model_config_instantiates_a_denoiser_that_samples(name):
-    cfg = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "model" / f"{name}.yaml")
+    cfg = OmegaConf.load(Path(CONF_DIR) / "model" / f"{name}.yaml")
     if name in ("mnist", "shakespeare") and name not in available():
         pytest.fail(f"shipped checkpoint {name!r} is missing from src/unmask/checkpoints")
     denoiser = instantiate(cfg)
@@ -27,6 +28,6 @@ def test_model_config_instantiates_a_denoiser_that_samples(name):
 
 
 def test_hf_model_config_requires_a_path():
-    cfg = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "model" / "hf_mlm.yaml")
+    cfg = OmegaConf.load(Path(CONF_DIR) / "model" / "hf_mlm.yaml")
     with pytest.raises(Exception, match="path"):
         instantiate(cfg)

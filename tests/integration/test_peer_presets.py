@@ -1,4 +1,4 @@
-"""The peers' presets (conf/sampler/) through the real CLIs: unmask-eval on both shipped models,
+"""The peers' presets (src/unmask/conf/sampler/) through the real CLIs: unmask-eval on both shipped models,
 unmask-compare side by side with this project's samplers."""
 
 from __future__ import annotations
@@ -7,23 +7,22 @@ import json
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from hydra_cli import ROOT, run_cli
+from hydra_cli import run_cli
+from unmask.config import CONF_DIR
 from unmask.samplers import peer_samplers
 
-PRESETS = sorted(
-    p.stem
-    for p in (ROOT / "conf" / "sampler").glob("*.yaml")
-    if (p.read_text().split("name: ", 1)[1].split()[0]) in peer_samplers()
-)
+# preset file name -> the sampler it builds, for the presets of peers
+PRESETS = {
+    p.stem: OmegaConf.load(p)["name"]
+    for p in sorted((Path(CONF_DIR) / "sampler").glob("*.yaml"))
+    if OmegaConf.load(p)["name"] in peer_samplers()
+}
 
 
 def test_every_peer_has_a_preset():
-    names = {
-        (ROOT / "conf" / "sampler" / f"{p}.yaml").read_text().split("name: ", 1)[1].split()[0]
-        for p in PRESETS
-    }
-    assert names == set(peer_samplers())
+    assert set(PRESETS.values()) == set(peer_samplers())
     assert {"llada", "llada_random", "fast_dllm", "fast_dllm_factor", "maskgit_jax"} <= set(PRESETS)
 
 
@@ -47,11 +46,7 @@ def test_every_peer_preset_runs_on_both_shipped_models(tmp_path):
         record = json.loads(path.read_text())
         assert record["status"] == "complete"
         seen.add((record["config"]["model"]["name"], record["config"]["sampler"]["name"]))
-    names = {
-        (ROOT / "conf" / "sampler" / f"{p}.yaml").read_text().split("name: ", 1)[1].split()[0]
-        for p in PRESETS
-    }
-    assert seen == {(m, n) for m in ("mnist", "shakespeare") for n in names}
+    assert seen == {(m, n) for m in ("mnist", "shakespeare") for n in PRESETS.values()}
 
 
 def test_compare_lists_the_peers_beside_our_samplers(tmp_path: Path):

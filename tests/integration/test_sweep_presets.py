@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from unmask.cli.evaluate import CONF_DIR
+from unmask.config import CONF_DIR
 from unmask.models.pretrained import load_denoiser
 
 

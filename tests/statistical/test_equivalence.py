@@ -1,4 +1,4 @@
-"""MaskGIT vs the moment sampler for one step with k = 1 (THEORY.md section 2).
+"""MaskGIT vs the moment sampler for one step with k = 1 (docs/THEORY.md section 2).
 
 Exact laws: ``maskgit_one_step_law`` (quadrature, independent of the sampler code) and the moment
 law ``p_i(v)**beta / sum_j m_j(beta)``, beta = 1 + 1/alpha. Sampler checks are G-tests with

@@ -21,13 +21,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from unmask.config import CONF_DIR
 from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build, peer_samplers, sampler_parameters
 from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
-CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 def resolve_steps(steps: list[Any], length: int) -> list[int]:

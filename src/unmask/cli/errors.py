@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from unmask.cli.quiet import quiet_third_party
+
 log = logging.getLogger("unmask.cli")
 
 
@@ -31,8 +33,21 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def log_to_files(message: str, exc_info: bool) -> None:
+    """Write an error record to the root logger's file handlers only (the run's log file), so
+    the terminal shows the one line written to stderr, once."""
+    record = log.makeRecord(
+        log.name, logging.ERROR, __file__, 0, message, (), sys.exc_info() if exc_info else None
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def run_reporting_errors(program: str, body: Callable[[], Any]) -> Any:
-    """Run ``body``; on failure write ``<program>: error: <one line>`` to stderr and exit."""
+    """Run ``body`` with known third-party noise filtered (``quiet.py``); on failure write
+    ``<program>: error: <one line>`` to stderr, once, and exit."""
+    quiet_third_party()
     try:
         return body()
     except (KeyboardInterrupt, SystemExit):
@@ -44,6 +59,6 @@ def run_reporting_errors(program: str, body: Callable[[], Any]) -> Any:
         message = first_line(err)
         if not isinstance(err, (ConfigError, OSError, ValueError, RuntimeError)):
             message = f"{type(err).__name__}: {message}"
-        log.error("%s", message, exc_info=not isinstance(err, ConfigError))  # the run's log file
+        log_to_files(message, exc_info=not isinstance(err, ConfigError))
         sys.stderr.write(f"{program}: error: {message}\n")
         sys.exit(status)

@@ -30,11 +30,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from unmask.cli.errors import ConfigError, first_line, run_reporting_errors
 from unmask.cli.validate import check_hardware, check_int, check_keys, check_logger
+from unmask.config import CONF_DIR
 from unmask.io import git_sha, write_json_atomic
 from unmask.metrics.suite import MetricSuite, check_options, domain_of, select_metrics
 
 log = logging.getLogger("unmask.eval")
-CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 TOP_LEVEL_KEYS = ("model", "sampler", "hardware", "logger", "metrics", "num_samples", "batch_size", "seed")

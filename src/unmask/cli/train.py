@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from unmask.cli.errors import ConfigError, run_reporting_errors
 from unmask.cli.validate import check_choice, check_hardware, check_int, check_keys, check_number
+from unmask.config import CONF_DIR
 from unmask.data.assets import ASSETS, AssetError, fetch
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
@@ -29,7 +30,6 @@ from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModul
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
 
 log = logging.getLogger(__name__)
-CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
 
 

@@ -1,10 +1,10 @@
 """fig_equivalence: one MaskGIT step against one moment-sampler step, exactly.
 
-THEORY.md section 2: for k = 1 the law of the (position, token) that one MaskGIT step reveals
+docs/THEORY.md section 2: for k = 1 the law of the (position, token) that one MaskGIT step reveals
 tends to the moment sampler's ``p_i(v)**beta / sum_j m_j(beta)`` as the number N of masked
 positions grows, the total variation shrinking like 1/N. Both laws are exact here (MaskGIT's by
 quadrature, ``unmask.metrics.laws``), so the curves carry no sampling noise. Predictions come
-from two sources: rows drawn from a Dirichlet(``concentration``) (the check quoted in THEORY.md)
+from two sources: rows drawn from a Dirichlet(``concentration``) (the check quoted in docs/THEORY.md)
 and an exact oracle, an image-like ``ProductMixture`` on a 32 x 32 grid, at an exact sample with
 N random positions masked (its exact conditionals given the other 1024 - N).
 """

@@ -1,6 +1,6 @@
 """fig_hybrid: the exploration-exploitation trade-off of the hybrid sampler.
 
-THEORY.md section 4: each step takes ``ceil(gamma k_t)`` positions from the moment sampler's
+docs/THEORY.md section 4: each step takes ``ceil(gamma k_t)`` positions from the moment sampler's
 order (exploitation) and the rest from a prediction-independent spread order (exploration:
 2-D Halton on MNIST's 7 x 7 code grid, uniformly random on text). gamma = 0 is the exploration
 rule alone (with the moment sampler's tokens), gamma = 1 the moment sampler alone (bit for bit).

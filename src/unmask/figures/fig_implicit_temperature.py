@@ -1,6 +1,6 @@
 """fig_implicit_temperature: the token temperature MaskGIT's schedule implies at each step.
 
-THEORY.md section 2: a MaskGIT step with choice temperature alpha_t commits tokens as if drawn at
+docs/THEORY.md section 2: a MaskGIT step with choice temperature alpha_t commits tokens as if drawn at
 temperature ``alpha_t / (1 + alpha_t)`` when many positions are masked (alpha_t = alpha_0 (1 -
 (t+1)/T), alpha_0 = 4.5). Three parts:
 

@@ -1,6 +1,6 @@
 """fig_maskgit_vs_moment: MaskGIT against the moment sampler over alpha x steps.
 
-THEORY.md section 2: MaskGIT with choice temperature alpha behaves like the moment sampler with
+docs/THEORY.md section 2: MaskGIT with choice temperature alpha behaves like the moment sampler with
 beta = 1 + 1/alpha (tokens at temperature alpha / (1 + alpha)). The figure puts the two side by
 side on the shipped models: domain FID on MNIST, generative perplexity and per-sample entropy on
 Shakespeare (a lower perplexity at a lower entropy is a colder sampler, not a better one).

@@ -1,13 +1,13 @@
 """fig_one_by_one: one-by-one choose-then-sample is exact; one-by-one MaskGIT is not.
 
-Proposition 3 (reconstructed, THEORY.md section 3): with exact conditionals, a CTS sampler that
+Proposition 3 (reconstructed, docs/THEORY.md section 3): with exact conditionals, a CTS sampler that
 reveals one position per step at temperature 1 samples the joint exactly, whatever its order
 rule. On a random tabular joint (``TabularJoint``, V = 3, L = 4) each sampler draws
 ``num_samples`` sequences one position per step; their TV to the joint is compared with the
 99% quantile of the TV that exact sampling shows at the same n, and with the TV of the
 sampler's exact law (enumeration, ``unmask.metrics.laws``). The right panel gives the exact
 one-by-one laws of MaskGIT and of the (tempered) moment sampler over alpha: with only N <= 4
-masked positions the two are not equivalent (THEORY.md section 2 needs N large).
+masked positions the two are not equivalent (docs/THEORY.md section 2 needs N large).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """fig_partial_caching: quality against cost for the moment sampler with partial caching.
 
-THEORY.md section 5: with ``substeps = r`` a step's positions are revealed in ``r`` chunks, the
+docs/THEORY.md section 5: with ``substeps = r`` a step's positions are revealed in ``r`` chunks, the
 rows of later chunks refreshed by a partial forward (about ``|S| / L`` of a full one). The
 figure plots quality against forward-equivalents (the FLOP-like cost) and against measured
 sampling wall time, one line per ``r`` through steps 4, 8, 16.

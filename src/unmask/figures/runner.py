@@ -43,8 +43,7 @@ def compose_preset(name: str, overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
-    import unmask.cli  # noqa: F401  (registers the config resolvers)
-    from unmask.cli.evaluate import CONF_DIR
+    from unmask.config import CONF_DIR
 
     plain, _ = split_overrides(overrides)
     try:

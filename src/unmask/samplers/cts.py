@@ -1,6 +1,6 @@
 """Choose-then-sample (CTS) samplers: pick the positions first, then sample their tokens.
 
-A CTS step from the current tokens (THEORY.md section 3):
+A CTS step from the current tokens (docs/THEORY.md section 3):
   1. one denoiser call gives ``p_i = softmax(z_i / temperature)`` at every masked ``i``;
   2. a rule scores the masked positions; the ``k_t`` best of each row form ``S`` (in order);
   3. each ``i`` in ``S`` gets ``x_i ~ p_i`` (or a tempered ``p_i``), independently.
@@ -230,7 +230,7 @@ class HaltonSampler(ChooseThenSample):
 
 @dataclass(frozen=True)
 class MomentSampler(ChooseThenSample):
-    """The moment sampler (THEORY.md sections 2-3): MaskGIT's choose-then-sample twin.
+    """The moment sampler (docs/THEORY.md sections 2-3): MaskGIT's choose-then-sample twin.
 
     At step ``t`` with ``alpha_t = alpha * (1 - (t + 1) / T)`` (or ``alpha`` if ``anneal=False``)
     and ``beta_t = 1 + 1 / alpha_t``: positions by Gumbel-top-k on

@@ -1,4 +1,4 @@
-"""The hybrid exploration/exploitation sampler (THEORY.md section 4; a reconstruction).
+"""The hybrid exploration/exploitation sampler (docs/THEORY.md section 4; a reconstruction).
 
 One CTS step revealing ``S = A u B`` with independent draws errs by the conditional total
 correlation ``TC(X_S | x_obs) <= sum_{i in A} H(X_i | x_obs) + TC(X_B | x_obs)`` (Proposition 4):

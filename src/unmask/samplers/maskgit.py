@@ -1,4 +1,4 @@
-"""The MaskGIT sampler (Chang et al. 2022): sample, then choose (THEORY.md section 1).
+"""The MaskGIT sampler (Chang et al. 2022): sample, then choose (docs/THEORY.md section 1).
 
 At step ``t`` with choice temperature ``alpha_t`` (MaskGIT: alpha = 4.5, annealed by ``anneal``:
 ``jax`` = ``alpha * (1 - (t + 1) / T)``, ``pytorch`` = ``alpha * (1 - t / (T - 1))``, ``none``):

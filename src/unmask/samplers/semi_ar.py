@@ -2,7 +2,7 @@
 arXiv 2502.09992; ML-GSAI/LLaDA ``generate.py``): cut the positions into blocks of
 ``block_length`` and generate them left to right, each with the ``base`` sampler, while later
 blocks stay masked (the denoiser sees them as masks). The base sampler (any registered one but
-``semi_ar``, built from ``base_params``) runs on one block at a time: its logits options
+``semi_ar`` or a peer, built from ``base_params``) runs on one block at a time: its logits options
 (``temperature``, ``cfg_scale``, ``top_k``, ...) apply to every call, and positions given in
 ``init`` (a prompt) are kept; a block with nothing to generate costs nothing.
 
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from unmask.samplers.base import Denoiser, SampleOutput, StepSampler, Trajectory
+from unmask.samplers.catalog import build_base
 
 ALIGNS = ("start", "prompt")
 
@@ -46,11 +47,9 @@ class SemiAutoregressiveSampler:
             raise ValueError(f"steps={steps!r} must be an integer >= 1 (the total over the blocks), or null")
         if self.base == "semi_ar":
             raise ValueError("base='semi_ar': the base sampler of semi_ar cannot be semi_ar")
-        from unmask.samplers.registry import build  # the registry imports this module
-
         params = dict(self.base_params or {})
         try:
-            inner = build(self.base, **params)
+            inner = build_base(self.base, **params)
         except ValueError as err:
             raise ValueError(f"base={self.base!r}, base_params: {err}") from None
         if steps is not None and not isinstance(inner, StepSampler):
