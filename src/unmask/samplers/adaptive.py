@@ -50,7 +50,7 @@ import torch
 from unmask.samplers.base import Denoiser, SamplerBase, Trajectory, non_finite_error
 from unmask.samplers.choose import flat_rows, masked_flat_rows, scatter_scores, top_positions
 from unmask.samplers.gumbel import uniform64
-from unmask.samplers.proposals import propose
+from unmask.samplers.proposals import proposals_by_row, propose
 from unmask.samplers.rows import NonFiniteLogitsError, draw_rows, row_stats
 from unmask.samplers.schedules import MASKED_FRACTION, check_schedule
 
@@ -159,13 +159,11 @@ class ThresholdSampler(AdaptiveSampler):
         rows = masked_flat_rows(masked)
         proposals, log_conf = propose(logits, rows, self.temperature, generator)
         scores = scatter_scores(log_conf, rows, masked.shape)
-        proposal_at = torch.full((masked.numel(),), -1, dtype=torch.long, device=masked.device)
-        proposal_at[rows] = proposals
         if self.factor is None:
             wanted = per_row_count(log_conf.exp() >= self.threshold, rows, masked.shape)
         else:
             wanted = self.factor_counts(scores, masked.sum(dim=1))
-        return scores, wanted, proposal_at
+        return scores, wanted, proposals_by_row(proposals, rows, masked)
 
     def factor_counts(self, scores: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
         """Fast-dLLM's dynamic count per row (module doc), from the ``[B, L]`` log-confidences."""

@@ -43,13 +43,19 @@ from unmask.samplers.schedules import MASKED_FRACTION
 ANNEAL_RULES = ("jax", "pytorch", "none")
 
 
-def check_anneal(anneal: bool | str, steps: int) -> str:
-    """The anneal rule named by ``anneal`` (``True`` = ``jax``, ``False`` = ``none``), validated."""
-    rule = {True: "jax", False: "none"}.get(anneal, anneal) if isinstance(anneal, bool) else anneal
+def anneal_rule(anneal: bool | str) -> str:
+    """The anneal rule named by ``anneal`` (``True`` = ``jax``, ``False`` = ``none``)."""
+    rule = {True: "jax", False: "none"}[anneal] if isinstance(anneal, bool) else anneal
     if rule not in ANNEAL_RULES:
         raise ValueError(
             f"anneal={anneal!r} must be one of {', '.join(ANNEAL_RULES)} (or true = jax, false = none)"
         )
+    return rule
+
+
+def check_anneal(anneal: bool | str, steps: int) -> str:
+    """``anneal_rule``, checked against the number of steps."""
+    rule = anneal_rule(anneal)
     if rule == "pytorch" and steps < 2:
         raise ValueError(
             f"anneal='pytorch' needs steps >= 2 (the ports divide by steps - 1), got steps={steps}"
@@ -59,7 +65,7 @@ def check_anneal(anneal: bool | str, steps: int) -> str:
 
 def annealed_alpha(alpha: float, anneal: bool | str, step: int, steps: int) -> float:
     """The choice temperature at ``step`` under the anneal rule (see ``ANNEAL_RULES``)."""
-    rule = check_anneal(anneal, max(steps, 2))
+    rule = anneal_rule(anneal)
     if rule == "none" or math.isinf(alpha):
         return alpha
     if rule == "jax":

@@ -34,6 +34,11 @@ def chosen_proposals(
     masked: torch.Tensor,
 ) -> torch.Tensor:
     """The proposals (one per flat masked row ``rows``) at the valid chosen ``positions``, row-major."""
+    return proposals_by_row(proposals, rows, masked)[flat_rows(positions, valid, masked.shape[1])]
+
+
+def proposals_by_row(proposals: torch.Tensor, rows: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """``[B * L]``: the proposal of each flat masked row ``rows``, ``-1`` elsewhere."""
     proposal_at = torch.full((masked.numel(),), -1, dtype=torch.long, device=masked.device)
     proposal_at[rows] = proposals
-    return proposal_at[flat_rows(positions, valid, masked.shape[1])]
+    return proposal_at

@@ -59,6 +59,11 @@ class SemiAutoregressiveSampler:
 
     def check_denoiser(self, denoiser: Denoiser, masked: torch.Tensor | None = None) -> None:
         """Checks before any compute, for the ``[B, L]`` masked set at the start (default: all)."""
+        self.checked_plan(denoiser, masked)
+
+    def checked_plan(self, denoiser: Denoiser, masked: torch.Tensor | None = None):
+        """``(block_of [B, L], number of blocks, the base sampler for one block)``, after every
+        check that ``check_denoiser`` makes."""
         if self.align == "start" and self.block_length is not None and denoiser.seq_len % self.block_length:
             raise ValueError(
                 f"block_length={self.block_length} does not divide the sequence length L={denoiser.seq_len}"
@@ -67,8 +72,9 @@ class SemiAutoregressiveSampler:
             masked = torch.ones(1, denoiser.seq_len, dtype=torch.bool)
         block_of, blocks = self.blocks(masked)
         widest = int((block_of == 0).sum(dim=1).max()) if blocks else 0
-        self.block_sampler(max(blocks, 1), max(widest, 1))
+        inner = self.block_sampler(max(blocks, 1), max(widest, 1))
         self.inner.check_denoiser(denoiser)
+        return block_of, blocks, inner
 
     def blocks(self, masked: torch.Tensor) -> tuple[torch.Tensor, int]:
         """``(block_of [B, L], number of blocks)`` for the ``[B, L]`` masked set at the start: the
@@ -122,10 +128,8 @@ class SemiAutoregressiveSampler:
         trace: bool = False,
     ) -> SampleOutput:
         run = Trajectory(denoiser, batch_size, init, trace, options=self.inner, cond=cond)
-        self.check_denoiser(denoiser, run.masked)
-        block_of, blocks = self.blocks(run.masked)
-        widest = int((block_of == 0).sum(dim=1).max()) if blocks else 0
-        inner = self.block_sampler(max(blocks, 1), max(widest, 1)).for_denoiser(denoiser)
+        block_of, blocks, inner = self.checked_plan(denoiser, run.masked)
+        inner = inner.for_denoiser(denoiser)
         for block in range(blocks):
             with run.region(block_of == block, block):
                 if bool(run.masked.any()):
