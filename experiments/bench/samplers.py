@@ -7,7 +7,9 @@ denoiser that costs nothing. For each sampler and peer we time
   - a whole trajectory (T = 16 steps where the sampler has steps; adaptive samplers and peers
     such as ``fast_dllm`` run until done), divided by its denoiser calls (the mean step),
 and divide by the time of one ``torch.log_softmax`` over the same tensor (median of repeats).
-Peak extra memory is measured in a fresh subprocess per sampler (peak RSS after the run minus
+Besides the samplers listed in ``SAMPLERS``, every conf/sampler/ preset (the named variants:
+``hybrid_g25``, ``moment_cached``, ...) is timed as ``unmask-eval sampler=<preset> budget=16``
+builds it. Peak extra memory is measured in a fresh subprocess per sampler (peak RSS after the run minus
 peak RSS once the logits exist), as a ratio to the logits' size.
 
 For context, ``reference_maskgit`` is a typical eager port of the MaskGIT step (log_softmax,
@@ -63,10 +65,37 @@ SAMPLERS = {
 }
 
 
+def preset_configs() -> dict[str, dict]:
+    """Every conf/sampler/ preset not listed above, as ``unmask-eval sampler=<preset>`` composes
+    it (a [16, 16] grid, blocks of 32), with the budget of STEPS calls spent by the library."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from unmask.config import CONF_DIR
+    from unmask.samplers.budget import budget_key, spend_budget
+
+    names = sorted(p.stem for p in (Path(CONF_DIR) / "sampler").glob("*.yaml") if p.stem not in SAMPLERS)
+    out = {}
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for label in names:
+            overrides = [f"sampler={label}", "dataset.grid=null", "dataset.block_length=32"]
+            overrides.append("dataset.llada_block_length=32")
+            params = OmegaConf.to_container(compose("eval", overrides=overrides).sampler, resolve=True)
+            params.pop("_target_")
+            name = params["name"]
+            if budget_key(name) is not None:
+                params = spend_budget(name, params, STEPS, LENGTH)
+            out[label] = {"_sampler_": params.pop("name"), **params}
+    return out
+
+
+ALL_SAMPLERS = SAMPLERS | preset_configs()
+
+
 def make_sampler(label: str):
-    params = dict(SAMPLERS[label])
+    params = dict(ALL_SAMPLERS[label])
     name = params.pop("_sampler_", label)
-    if "steps" in sampler_parameters(name):
+    if "steps" in sampler_parameters(name) and label in SAMPLERS:
         params["steps"] = STEPS
     return build(name, **params)
 
@@ -166,7 +195,7 @@ def main() -> None:
     )
     parser.add_argument("--vocab", type=int, nargs="+", default=[1024, 8192])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument("--samplers", nargs="+", default=list(ALL_SAMPLERS), choices=list(ALL_SAMPLERS))
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--out", type=Path, default=Path("experiments/bench/results/samplers.json"))
     parser.add_argument("--memory-worker", nargs=2, metavar=("NAME", "VOCAB"))

@@ -40,3 +40,33 @@ def git_sha(cwd: Path | None = None) -> str:
     except OSError:
         return "unknown"
     return result.stdout.strip() or "unknown"
+
+
+def save_image_grid(images: Any, path: Path, columns: int = 8, pad: int = 1) -> None:
+    """Images ``[B, H, W]`` (grey) or ``[B, C, H, W]`` (C = 1 or 3) with values in [0, 1], as one
+    PNG grid of ``columns`` per row, ``pad`` white pixels apart; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    images = torch.as_tensor(images, dtype=torch.float32).cpu()
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(
+            f"images of shape {list(images.shape)}: expected [B, H, W] or [B, C, H, W], C = 1 or 3"
+        )
+    count, channels, height, width = images.shape
+    rows = -(-count // columns)
+    grid = torch.ones(channels, rows * (height + pad) - pad, min(count, columns) * (width + pad) - pad)
+    for i, image in enumerate(images.clamp(0, 1)):
+        r, c = divmod(i, columns)
+        grid[
+            :, r * (height + pad) : r * (height + pad) + height, c * (width + pad) : c * (width + pad) + width
+        ] = image
+    picture = grid[0].numpy() if channels == 1 else grid.permute(1, 2, 0).numpy()
+    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
+    plt.imsave(tmp, picture, cmap="gray" if channels == 1 else None, vmin=0, vmax=1)
+    os.replace(tmp, path)

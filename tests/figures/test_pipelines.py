@@ -46,15 +46,15 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
         tmp_path,
         "quickstart",
         "--run",
-        "method=maskgit,moment_cached,semi_ar,llada",
-        "figure.steps=4",
+        "sampler=maskgit,moment_cached,semi_ar,llada_t1",
+        "budget=4",
         "num_samples=4",
         "batch_size=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     table = assert_drawn(tmp_path, "quickstart")
     assert {(r["model"], r["method"]) for r in table} == {
-        (m, s) for m in ("mnist", "shakespeare") for s in ("maskgit", "moment_cached", "semi_ar", "llada")
+        (m, s) for m in ("mnist", "shakespeare") for s in ("maskgit", "moment_cached", "semi_ar", "llada_t1")
     }
     text = {r["method"]: r for r in table if r["model"] == "shakespeare"}
     assert float(text["maskgit"]["gen_ppl"]) > 1 and float(text["maskgit"]["entropy_bits"]) > 0
@@ -77,7 +77,7 @@ def test_maskgit_vs_moment_pipeline(tmp_path):
         "fig_maskgit_vs_moment",
         "--run",
         "sampler.alpha=1",
-        "sampler.steps=2,4",
+        "budget=2,4",
         "num_samples=4",
         "metrics=fast",
     )
@@ -95,7 +95,7 @@ def test_partial_caching_pipeline(tmp_path):
         "--run",
         "model=mnist",
         "sampler.substeps=1,4",
-        "sampler.steps=4",
+        "budget=4",
         "num_samples=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -111,8 +111,8 @@ def test_hybrid_pipeline(tmp_path):
         "--jobs",
         "1",
         "model=mnist",
-        "method=hybrid_g0,hybrid,moment,halton,threshold",
-        "figure.steps=4",
+        "sampler=hybrid_g0,hybrid,moment,halton,threshold",
+        "budget=4",
         "num_samples=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -179,8 +179,8 @@ def test_a_failed_sweep_names_its_log(tmp_path):
         "--jobs",
         "1",
         "model=mnist",
-        "method=hybrid",
-        "figure.steps=4",
+        "sampler=hybrid",
+        "budget=4",
         "num_samples=0",
     )
     assert result.returncode == 2

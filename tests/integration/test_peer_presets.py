@@ -7,18 +7,24 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
 
 from hydra_cli import run_cli
 from unmask.config import CONF_DIR
 from unmask.samplers import peer_samplers
 
+
+def preset_samplers() -> dict[str, str]:
+    """Preset name -> the sampler it builds (through its defaults list), for every preset."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return {
+            p.stem: compose("eval", overrides=[f"sampler={p.stem}"]).sampler.name
+            for p in sorted((Path(CONF_DIR) / "sampler").glob("*.yaml"))
+        }
+
+
 # preset file name -> the sampler it builds, for the presets of peers
-PRESETS = {
-    p.stem: OmegaConf.load(p)["name"]
-    for p in sorted((Path(CONF_DIR) / "sampler").glob("*.yaml"))
-    if OmegaConf.load(p)["name"] in peer_samplers()
-}
+PRESETS = {stem: name for stem, name in preset_samplers().items() if name in peer_samplers()}
 
 
 def test_every_peer_has_a_preset():

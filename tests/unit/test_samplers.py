@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import FixedLogits, RandomNetDenoiser
 from unmask.samplers import SAMPLERS, build, registered_samplers
+from unmask.samplers.budget import spend_budget
 from unmask.samplers.choose import halton_order
 from unmask.samplers.schedules import COUNT_RULES, MASKED_FRACTION, check_count_rule, unmask_counts
 
@@ -24,12 +25,10 @@ def extra_params(name: str, length: int) -> dict:
 
 
 def params_for(name: str, steps: int, length: int) -> dict:
-    """Parameters that give ``name`` about ``steps`` denoiser calls on sequences of ``length``."""
-    if name in ADAPTIVE:
-        return {"max_steps": steps}
-    if name == "semi_ar":
-        return {"block_length": length // 2, "base_params": {"steps": max(1, steps // 2)}}
-    return {"steps": steps, **extra_params(name, length)}
+    """Parameters that give ``name`` about ``steps`` denoiser calls on sequences of ``length``
+    (the library's budget mapping; semi_ar in two blocks)."""
+    params = {"block_length": length // 2} if name == "semi_ar" else {}
+    return spend_budget(name, params, steps, length) | extra_params(name, length)
 
 
 def draw_params(name: str, length: int, data) -> dict:
@@ -346,3 +345,17 @@ def test_every_registered_sampler_is_a_frozen_dataclass():
         sampler = cls()
         with pytest.raises(AttributeError):
             sampler.steps = 3
+
+
+def test_a_budget_sets_the_key_that_spends_it():
+    assert spend_budget("moment", {"alpha": 2.0}, 6, 24) == {"alpha": 2.0, "steps": 6}
+    assert spend_budget("eb", {}, 6, 24) == {"max_steps": 6}
+    assert spend_budget("llada", {"block_length": 8}, 6, 24) == {"block_length": 8, "steps": 6}
+    # semi_ar: per block, at least one call each; with its own total steps (LLaDA's convention): the total
+    assert spend_budget("semi_ar", {"block_length": 6}, 8, 24)["base_params"] == {"steps": 2}
+    assert spend_budget("semi_ar", {"block_length": 6}, 2, 24)["base_params"] == {"steps": 1}
+    assert spend_budget("semi_ar", {"block_length": 6, "steps": 8}, 4, 24)["steps"] == 4
+    with pytest.raises(ValueError, match="'fast_dllm' has no call budget"):
+        spend_budget("fast_dllm", {}, 4, 24)
+    with pytest.raises(ValueError, match="budget=0 must be an integer >= 1"):
+        spend_budget("moment", {}, 0, 24)

@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from unmask.config import CONF_DIR
 from unmask.io import write_json_atomic
 from unmask.metrics.exact import nll, reference_nll
-from unmask.samplers import build, peer_samplers, sampler_parameters
+from unmask.samplers import build, peer_samplers
+from unmask.samplers.budget import budget_key, spend_budget
 from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
@@ -42,33 +43,18 @@ def resolve_steps(steps: list[Any], length: int) -> list[int]:
     return resolved
 
 
-def budget(name: str, steps: int, length: int, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters that spend a budget of ``steps`` denoiser calls, for sampler or peer
-    ``name``: ``steps`` where it has them (a peer's own, e.g. LLaDA's total), ``max_steps`` for
-    the adaptive samplers (``threshold``, ``eb``, ``first_hitting``), and for ``semi_ar`` the base
-    sampler's steps per block (at least one). A peer without a budget (``fast_dllm``) runs as is."""
-    try:
-        fields = sampler_parameters(name)
-    except ValueError:
-        fields = {"steps"}
-    if name == "semi_ar" and params.get("steps") is None:
-        blocks = max(1, length // int(params.get("block_length") or length))
-        return {"base_params": {**(params.get("base_params") or {}), "steps": max(1, steps // blocks)}}
-    if "steps" in fields:
-        return {"steps": steps}
-    if "max_steps" in fields:
-        return {"max_steps": steps}
-    return {}
-
-
 def build_samplers(spec: dict[str, dict], steps: int, length: int) -> dict[str, Any]:
-    """``{label: sampler}``; a label's sampler name is its ``_sampler_`` key or the label."""
+    """``{label: sampler}`` from ``{label: sampler config}`` (a conf/sampler/ preset, or a dict of
+    parameters whose sampler is named by the label), each spending a budget of ``steps`` calls
+    (``unmask.samplers.budget``; a sampler without one, the ``fast_dllm`` peer, runs as it is)."""
     out = {}
     for label, params in spec.items():
-        params = dict(params or {})
-        name = params.pop("_sampler_", label)
+        params = {k: v for k, v in (params or {}).items() if k != "_target_"}
+        name = params.pop("name", label)
         try:
-            out[label] = build(name, **(params | budget(name, steps, length, params)))
+            if budget_key(name) is not None:
+                params = spend_budget(name, params, steps, length)
+            out[label] = build(name, **params)
         except ValueError as err:
             raise ValueError(f"samplers.{label}: {err}") from None
     return out
@@ -78,9 +64,9 @@ def run_comparison(cfg: DictConfig) -> dict:
     if cfg.num_samples < 1 or cfg.batch_size < 1:
         raise ValueError(f"num_samples={cfg.num_samples} and batch_size={cfg.batch_size} must be >= 1")
     oracle = instantiate(cfg.oracle)
-    spec = OmegaConf.to_container(cfg.samplers, resolve=True)
+    spec = OmegaConf.to_container(cfg.samplers, resolve=True) or {}
     if cfg.include_peers:  # every peer at its defaults, beside the samplers above
-        spec = {**spec, **{f"peer:{name}": {"_sampler_": name} for name in peer_samplers()}}
+        spec = {**spec, **{f"peer:{name}": {"name": name} for name in peer_samplers()}}
     step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
     for steps in step_counts:  # validate every sampler before any compute
         for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():

@@ -17,20 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from unmask.cli.quiet import quiet_third_party
+from unmask.errors import ConfigError, first_line
 
+__all__ = ["ConfigError", "first_line", "run_reporting_errors"]
 log = logging.getLogger("unmask.cli")
-
-
-class ConfigError(ValueError):
-    """Bad input found before any compute; the message names the key."""
-
-
-def first_line(err: BaseException) -> str:
-    """The innermost cause's message, first line only."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def log_to_files(message: str, exc_info: bool) -> None:

@@ -10,7 +10,7 @@ figure reads the latest ``outputs/sweeps/FIGURE/<time>`` and a computed figure (
 computation, no sampling run) is computed. Each figure writes ``FIGURE.png``, ``FIGURE.pdf``,
 ``FIGURE.csv`` (and one CSV per extra table) and ``FIGURE.md`` into ``--out``
 (``outputs/figures``). KEY=VALUE are Hydra overrides of the preset (``num_samples=16``,
-``figure.steps=4,8``, ``method=moment,hybrid``, ``figure.sizes=[16,64]``). Bad input exits with
+``budget=4,8``, ``sampler=moment,hybrid``, ``figure.sizes=[16,64]``). Bad input exits with
 status 2 and a message naming the runs concerned.
 """
 

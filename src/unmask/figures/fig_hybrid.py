@@ -21,8 +21,9 @@ NAME = "fig_hybrid"
 TITLE = "Hybrid sampler: quality over gamma x steps, against the pure rules and the peers"
 COMPUTED = False
 NEEDS = (
-    "unmask-eval runs of methods (conf/method/: hybrid_g0, hybrid_g25, hybrid, hybrid_g75, moment, and "
-    "any others: halton, random, confidence, the peers) on model=mnist and/or model=shakespeare"
+    "unmask-eval runs with a budget of sampler presets (conf/sampler/: hybrid_g0, hybrid_g25, hybrid, "
+    "hybrid_g75, moment, and any others: halton, random, confidence, the peers) on model=mnist and/or "
+    "model=shakespeare"
 )
 RUNTIME = "about 8.5 min"
 COLUMNS = [
@@ -43,11 +44,11 @@ COLUMNS = [
 
 
 def select(runs: list[Run]) -> list[Run]:
-    return [r for r in select_models(runs, NAME) if r.get("figure.label")]
+    return [r for r in select_models(runs, NAME) if r.get("budget") is not None]
 
 
 def point(run: Run) -> tuple:
-    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('figure.steps')}")
+    return (f"model={run.model}", f"method={run.label}", f"steps={run.budget}")
 
 
 def gamma_of(run: Run) -> float | None:
@@ -67,7 +68,7 @@ def collect(runs: list[Run]) -> list[Table]:
             "model": r.model,
             "method": r.label,
             "gamma": gamma_of(r),
-            "steps": r.get("figure.steps"),
+            "steps": r.budget,
             **quality_columns(r),
         }
         for r in runs

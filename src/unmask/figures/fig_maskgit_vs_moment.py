@@ -55,7 +55,7 @@ def select(runs: list[Run]) -> list[Run]:
         r
         for r in select_models(runs, NAME)
         if r.get("sampler.name") in ("maskgit", "moment")
-        and r.get("figure.label", r.get("sampler.name")) == r.get("sampler.name")
+        and r.label == r.get("sampler.name")
         and r.get("sampler.substeps", 1) == 1
         and r.get("sampler.token_temperature") is None
     ]
@@ -78,7 +78,7 @@ def collect(runs: list[Run]) -> list[Table]:
                 "model": run.model,
                 "sampler": run.get("sampler.name"),
                 "alpha": number(run.get("sampler.alpha")),
-                "steps": run.get("sampler.steps"),
+                "steps": run.budget,
                 **quality_columns(run),
             }
         )

@@ -51,7 +51,7 @@ def select(runs: list[Run]) -> list[Run]:
         r
         for r in select_models(runs, NAME)
         if r.get("sampler.name") == "moment"
-        and r.get("figure.label") in (None, "moment", "moment_cached")
+        and r.label in ("moment", "moment_cached")
         and r.get("sampler.token_temperature") is None
         and r.get("sampler.alpha") == 4.5
     ]
@@ -70,7 +70,7 @@ def collect(runs: list[Run]) -> list[Table]:
         {
             "model": r.model,
             "substeps": r.get("sampler.substeps"),
-            "steps": r.get("sampler.steps"),
+            "steps": r.budget,
             **quality_columns(r),
         }
         for r in runs

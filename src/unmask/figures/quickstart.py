@@ -14,7 +14,7 @@ from unmask.figures.tables import Table, format_value, pyplot, save_figure
 NAME = "quickstart"
 TITLE = "Quickstart: samplers x steps on the shipped MNIST and Shakespeare models"
 COMPUTED = False
-NEEDS = "unmask-eval runs of methods (conf/method/) on model=mnist and/or model=shakespeare"
+NEEDS = "unmask-eval runs with a budget (conf/sampler/ presets) on model=mnist and/or model=shakespeare"
 RUNTIME = "about 4 min"
 COLUMNS = [
     "model",
@@ -33,11 +33,11 @@ COLUMNS = [
 
 
 def select(runs: list[Run]) -> list[Run]:
-    return [r for r in select_models(runs, NAME) if r.get("figure.label")]
+    return [r for r in select_models(runs, NAME) if r.get("budget") is not None]
 
 
 def point(run: Run) -> tuple:
-    return (f"model={run.model}", f"method={run.label}", f"steps={run.get('figure.steps')}")
+    return (f"model={run.model}", f"method={run.label}", f"steps={run.budget}")
 
 
 def collect(runs: list[Run]) -> list[Table]:
@@ -45,7 +45,7 @@ def collect(runs: list[Run]) -> list[Table]:
         {
             "model": r.model,
             "method": r.label,
-            "steps": r.get("figure.steps"),
+            "steps": r.budget,
             **quality_columns(r),
             "_folder": str(r.folder),
         }

@@ -55,8 +55,14 @@ class Run:
 
     @property
     def label(self) -> str | None:
-        """The method label of a ``method=...`` run (conf/method/), else the sampler's name."""
-        return self.get("figure.label") or self.get("sampler.name")
+        """The run's sampler variant (``variant`` in results.json and the W&B config: the sampler
+        preset's name, e.g. ``hybrid_g25``), else the sampler's name."""
+        return self.payload.get("variant") or self.get("variant") or self.get("sampler.name")
+
+    @property
+    def budget(self) -> int | None:
+        """The call budget of the run (``budget=T``), else the sampler's own ``steps``."""
+        return self.get("budget") or self.get("sampler.steps")
 
     @property
     def folder(self) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unmask.io import sha256_of, write_json_atomic
 from unmask.seeding import batch_seed
@@ -44,6 +44,19 @@ class BatchIndices(Dataset):
 
     def __getitem__(self, index: int) -> int:
         return index
+
+
+class BatchIndexData(L.LightningDataModule):
+    """The work of a run: batch indices ``0 .. count - 1``, each rank taking its ``RankBatches``
+    (the ranks are known once the trainer has launched its processes)."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count = count
+
+    def predict_dataloader(self) -> DataLoader:
+        ranks = RankBatches(self.count, self.trainer.global_rank, self.trainer.world_size)
+        return DataLoader(BatchIndices(self.count), batch_size=1, sampler=ranks, num_workers=0)
 
 
 class RankBatches(Sampler[int]):

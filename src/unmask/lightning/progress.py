@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from lightning.pytorch.callbacks import Callback
 
 
 class SamplingProgress(Callback):
-    """Two rich bars on rank 0: batches (of rank 0's share) and denoiser calls within the batch
-    (out of the sampler's ``steps`` when it has a fixed number; adaptive samplers show a count)."""
+    """Two rich bars on rank 0, drawn only when a terminal (not CI) watches: batches (of rank 0's
+    share) and denoiser calls within the batch (out of the sampler's ``steps`` when it has a fixed
+    number; adaptive samplers show a count)."""
 
-    def __init__(self, calls_per_batch: int | None):
-        self.calls_per_batch = calls_per_batch
+    def __init__(self) -> None:
         self.progress: Any = None
 
     def on_predict_start(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or not sys.stderr.isatty() or os.environ.get("CI"):
             return
+        self.calls_per_batch = getattr(pl_module.sampler, "steps", None)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(

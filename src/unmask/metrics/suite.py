@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer
 from unmask.metrics.exact import compare_to_joint, nll, reference_nll
 from unmask.metrics.text import text_statistics
 
@@ -57,10 +58,17 @@ def domain_of(model: Any) -> str:
     return "tokens"
 
 
-def supported_metrics(domain: str, model: Any) -> list[str]:
+FID_METRICS = ("fid_mnist", "fid_inception")
+
+
+def supported_metrics(domain: str, model: Any, reference: str | None = "mnist") -> list[str]:
+    """The metrics a model of ``domain`` supports; the FIDs need the dataset's ``reference``
+    statistics (``mnist``: the MNIST test images, the only reference shipped)."""
     from unmask.models.oracle import TabularJoint
 
     supported = list(DOMAIN_METRICS[domain])
+    if reference is None:
+        supported = [name for name in supported if name not in FID_METRICS]
     if domain == "oracle" and not isinstance(model, TabularJoint):
         supported.remove("joint_distance")
     if "fid_mnist" in supported:
@@ -93,18 +101,17 @@ def check_options(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ):
         value = out[name][key]
         minimum = 2 if key == "reference_images" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"metrics.{name}.{key}={value!r} must be an integer >= {minimum}")
+        check_integer(f"metrics.{name}.{key}", value, minimum)
     judge = out["gen_ppl"]["model"]
     if judge is not None and not (Path(str(judge)) / "config.json").exists():
         raise ValueError(f"metrics.gen_ppl.model={judge!r}: not a local causal-LM directory (no config.json)")
     return out
 
 
-def select_metrics(requested: Any, domain: str, model: Any) -> list[str]:
-    """The metric names to compute, validated against the model's domain (``ValueError`` naming
-    ``metrics.names``)."""
-    supported = supported_metrics(domain, model)
+def select_metrics(requested: Any, domain: str, model: Any, reference: str | None = "mnist") -> list[str]:
+    """The metric names to compute, validated against the model's domain and the dataset's
+    reference statistics (``ValueError`` naming ``metrics.names``)."""
+    supported = supported_metrics(domain, model, reference)
     if isinstance(requested, str) and requested in KEYWORDS:
         names = [n for n in KEYWORDS[requested] if n in supported]
     else:
@@ -114,6 +121,11 @@ def select_metrics(requested: Any, domain: str, model: Any) -> list[str]:
                 raise ValueError(
                     f"metrics.names: unknown metric {name!r}; known: {', '.join(ALL_METRICS)} "
                     f"(or {', '.join(KEYWORDS)})"
+                )
+            if name in FID_METRICS and reference is None and name in DOMAIN_METRICS[domain]:
+                raise ValueError(
+                    f"metrics.names: {name!r} needs reference statistics, and the dataset has "
+                    "reference=null (dataset=mnist has them)"
                 )
             if name not in supported:
                 raise ValueError(

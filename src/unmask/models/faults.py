@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer
+
 FAULTS = ("nan_logits", "wrong_shape", "exception")
 
 
@@ -24,8 +26,7 @@ class FaultyDenoiser:
     def __init__(self, base: Any, fault: str = "nan_logits", at_call: int = 1):
         if fault not in FAULTS:
             raise ValueError(f"fault={fault!r} must be one of {', '.join(FAULTS)}")
-        if isinstance(at_call, bool) or not isinstance(at_call, int) or at_call < 1:
-            raise ValueError(f"at_call={at_call!r} must be an integer >= 1")
+        check_integer("at_call", at_call)
         self.base, self.fault, self.at_call = base, fault, at_call
         self.vocab_size, self.seq_len = base.vocab_size, base.seq_len
         self.calls = 0

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer, is_number
+
 
 def categorical64(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One exact draw per row of float64 probabilities ``[n, K]`` (inverse CDF, float64 uniform)."""
@@ -40,16 +42,11 @@ def _logits(log_probs: torch.Tensor) -> torch.Tensor:
 def check_sizes(**sizes: tuple[int, int]) -> None:
     """``name=(value, minimum)``: each an integer >= its minimum, else a ValueError naming it."""
     for name, (value, minimum) in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+        check_integer(name, value, minimum)
 
 
 def check_concentration(concentration: float) -> None:
-    if (
-        isinstance(concentration, bool)
-        or not isinstance(concentration, (int, float))
-        or not concentration > 0
-    ):
+    if not is_number(concentration) or not concentration > 0:
         raise ValueError(f"concentration={concentration!r} must be a positive number")
 
 
@@ -183,7 +180,7 @@ class ProductMixture(_Oracle):
         check_sizes(
             height=(height, 1), width=(width, 1), vocab_size=(vocab_size, 2), components=(components, 1)
         )
-        if isinstance(sharpness, bool) or not isinstance(sharpness, (int, float)) or not sharpness > 0:
+        if not is_number(sharpness) or not sharpness > 0:
             raise ValueError(f"sharpness={sharpness!r} must be a positive number")
         g = generator if generator is not None else torch.Generator().manual_seed(seed)
         rows = torch.linspace(0, 1, height, dtype=torch.float64)

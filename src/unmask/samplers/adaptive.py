@@ -47,6 +47,7 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer, is_number
 from unmask.samplers.base import Denoiser, SamplerBase, Trajectory, non_finite_error
 from unmask.samplers.choose import flat_rows, masked_flat_rows, scatter_scores, top_positions
 from unmask.samplers.gumbel import uniform64
@@ -58,10 +59,7 @@ EB_PROXIES = ("entropy", "confidence", "margin")
 
 
 def check_max_steps(max_steps: int | None) -> None:
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-    ):
-        raise ValueError(f"max_steps={max_steps!r} must be an integer >= 1, or None (= the sequence length)")
+    check_integer("max_steps", max_steps, or_none="None (= the sequence length)")
 
 
 def reveal_at(
@@ -150,9 +148,9 @@ class ThresholdSampler(AdaptiveSampler):
                     f"threshold={t!r} and factor={f!r}: give one (factor is Fast-dLLM's dynamic rule; "
                     "set threshold to null to use it)"
                 )
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0:
+            if not is_number(f) or not math.isfinite(f) or f <= 0:
                 raise ValueError(f"factor={f!r} must be a finite number > 0")
-        elif isinstance(t, bool) or not isinstance(t, (int, float)) or math.isnan(t) or not 0 < t <= 1:
+        elif not is_number(t) or math.isnan(t) or not 0 < t <= 1:
             raise ValueError(f"threshold={t!r} must be a number in (0, 1] (or null with a factor)")
 
     def plan(self, logits, masked, step, generator):
@@ -188,7 +186,7 @@ class EntropyBoundedSampler(AdaptiveSampler):
     def __post_init__(self) -> None:
         super().__post_init__()
         g = self.gamma
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or math.isnan(g) or g < 0:
+        if not is_number(g) or math.isnan(g) or g < 0:
             raise ValueError(f"gamma={g!r} must be a number >= 0 (0 = one position per step)")
         if self.proxy not in EB_PROXIES:
             raise ValueError(f"proxy={self.proxy!r} must be one of {', '.join(EB_PROXIES)}")

@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from unmask.checks import check_integer, is_number
 from unmask.samplers.choose import flat_rows, masked_flat_rows
 from unmask.samplers.logits import (
     check_cond,
@@ -150,8 +151,7 @@ def non_finite_error(err: NonFiniteLogitsError, length: int, step: int) -> Value
 
 def check_common(steps: int, schedule: str, temperature: float) -> None:
     """Validate the parameters every sampler has, naming the offending one."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r} must be an integer >= 1")
+    check_integer("steps", steps)
     check_schedule(schedule)
     check_temperature(temperature)
 
@@ -173,7 +173,7 @@ def statistics_temperature(temperature: float) -> float:
 
 
 def check_positive(name: str, value: float, *, allow_inf: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise ValueError(f"{name}={value!r} must be a number")
     if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
         bound = "in (0, inf]" if allow_inf else "positive and finite"

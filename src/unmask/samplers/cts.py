@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from unmask.checks import check_integer
 from unmask.samplers.base import Denoiser, StepSampler, check_positive
 from unmask.samplers.caching import reveal_with_partial_caching
 from unmask.samplers.choose import (
@@ -89,8 +90,7 @@ class ChooseThenSample(StepSampler):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
-            raise ValueError(f"substeps={self.substeps!r} must be an integer >= 1 (1 = no partial caching)")
+        check_integer("substeps", self.substeps, note=" (1 = no partial caching)")
 
     def reveal(self, run, denoiser, cond, counts, step, generator):
         if self.substeps == 1:

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer, is_number
 from unmask.samplers.rows import CHUNK_ELEMENTS, NonFiniteLogitsError
 
 CFG_RAMPS = ("constant", "linear")
@@ -37,13 +38,7 @@ CFG_RAMPS = ("constant", "linear")
 
 def check_finite_nonnegative(name: str, value: float, zero_means: str) -> None:
     """``value`` must be a finite number >= 0; the error names ``name`` and what 0 means."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or math.isinf(value)
-        or value < 0
-    ):
+    if not is_number(value) or math.isnan(value) or math.isinf(value) or value < 0:
         raise ValueError(f"{name}={value!r} must be a finite number >= 0 (0 = {zero_means})")
 
 
@@ -52,11 +47,8 @@ def check_logits_options(cfg_scale: float, cfg_ramp: str, top_k: int | None, top
     check_finite_nonnegative("cfg_scale", cfg_scale, "no guidance")
     if cfg_ramp not in CFG_RAMPS:
         raise ValueError(f"cfg_ramp={cfg_ramp!r} must be one of {', '.join(CFG_RAMPS)}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k={top_k!r} must be an integer >= 1, or None (no top-k filter)")
-    if top_p is not None and (
-        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
-    ):
+    check_integer("top_k", top_k, or_none="None (no top-k filter)")
+    if top_p is not None and (not is_number(top_p) or not 0 < top_p <= 1):
         raise ValueError(f"top_p={top_p!r} must be a number in (0, 1], or None (no nucleus filter)")
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer, is_number
 from unmask.samplers.base import Denoiser, SamplerBase, Trajectory, check_positive, non_finite_error
 from unmask.samplers.choose import flat_rows, mask_positions
 from unmask.samplers.gumbel import uniform64
@@ -46,7 +47,7 @@ REMASK_RULES = ("cap", "rescale", "conf")
 
 
 def check_unit(name: str, value: float, *, open_right: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if not is_number(value) or math.isnan(value):
         raise ValueError(f"{name}={value!r} must be a number")
     if not 0 <= value <= 1 or (open_right and value == 1):
         raise ValueError(f"{name}={value!r} must be in [0, {'1)' if open_right else '1]'}")
@@ -66,8 +67,7 @@ class ReMDMSampler(SamplerBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps={self.steps!r} must be an integer >= 1")
+        check_integer("steps", self.steps)
         check_schedule(self.schedule)
         if self.remask not in REMASK_RULES:
             raise ValueError(f"remask={self.remask!r} must be one of {', '.join(REMASK_RULES)}")

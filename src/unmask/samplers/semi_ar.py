@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from unmask.checks import check_integer
 from unmask.samplers.base import Denoiser, SampleOutput, StepSampler, Trajectory
 from unmask.samplers.catalog import build_base
 
@@ -37,14 +38,11 @@ class SemiAutoregressiveSampler:
     steps: int | None = None
 
     def __post_init__(self) -> None:
-        length = self.block_length
-        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
-            raise ValueError(f"block_length={length!r} must be an integer >= 1, or null (one block)")
+        check_integer("block_length", self.block_length, or_none="null (one block)")
         if self.align not in ALIGNS:
             raise ValueError(f"align={self.align!r} must be one of {', '.join(ALIGNS)}")
         steps = self.steps
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise ValueError(f"steps={steps!r} must be an integer >= 1 (the total over the blocks), or null")
+        check_integer("steps", steps, note=" (the total over the blocks)", or_none="null")
         if self.base == "semi_ar":
             raise ValueError("base='semi_ar': the base sampler of semi_ar cannot be semi_ar")
         params = dict(self.base_params or {})

@@ -11,18 +11,44 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from unmask.cli.errors import ConfigError
+from unmask.checks import is_integer, is_number
+from unmask.errors import ConfigError
 
 HARDWARE_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "num_threads", "precision")
 ACCELERATORS = ("cpu", "gpu")
 STRATEGIES = ("auto", "ddp", "ddp_spawn")
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true")
-LOGGER_KEYS = {
-    "none": ("kind",),
-    "csv": ("kind",),
-    "wandb": ("kind", "project", "entity", "group", "tags", "job_type", "mode"),
-}
+WANDB_TARGET = "unmask.loggers.wandb_logger"
 WANDB_MODES = (None, "online", "offline", "disabled")
+HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_", "_args_")
+
+
+def target_parameters(section: str, node: dict[str, Any]) -> set[str] | None:
+    """The keyword parameters of ``node``'s ``_target_`` (``None``: it takes any), or a
+    ``ConfigError`` naming ``<section>._target_`` if it cannot be imported."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    target = node.get("_target_")
+    if not isinstance(target, str):
+        raise ConfigError(f"{section}._target_ must name a class or function, e.g. {section}=<preset>")
+    try:
+        obj = get_object(target)
+    except Exception:
+        raise ConfigError(f"{section}._target_={target!r} cannot be imported") from None
+    params = inspect.signature(obj).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def check_target(section: str, node: dict[str, Any], own: Iterable[str] = (), runtime: Iterable[str] = ()):
+    """``node`` is a ``_target_`` config whose keys are its target's parameters (or ``own`` keys
+    that this project reads itself); ``runtime`` parameters are set by the entry point."""
+    allowed = target_parameters(section, node)
+    if allowed is not None:
+        check_keys(section, node, (allowed - set(runtime)) | set(own) | set(HYDRA_KEYS))
 
 
 def check_keys(section: str, given: Iterable[str], allowed: Iterable[str]) -> None:
@@ -33,12 +59,12 @@ def check_keys(section: str, given: Iterable[str], allowed: Iterable[str]) -> No
 
 
 def check_int(key: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ConfigError(f"{key}={value!r} must be an integer >= {minimum}")
 
 
 def check_number(key: str, value: Any, *, positive: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (positive and not value > 0):
+    if not is_number(value) or (positive and not value > 0):
         raise ConfigError(f"{key}={value!r} must be a {'positive ' if positive else ''}number")
 
 
@@ -47,11 +73,16 @@ def check_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
         raise ConfigError(f"{key}={value!r} must be one of {', '.join(map(str, choices))}")
 
 
-def check_hardware(hardware: dict[str, Any]) -> None:
-    """Keys, types and what exists here: GPUs for ``gpu``, CPU cores for CPU processes."""
+def check_hardware(hardware: dict[str, Any], runtime: Iterable[str] = ()) -> None:
+    """Keys, types and what exists here: GPUs for ``gpu``, CPU cores for CPU processes. Keys
+    beyond the usual ones are passed to the ``_target_`` (a Lightning ``Trainer``) and must be its
+    parameters; ``runtime`` are those the entry point sets itself."""
     import torch
 
-    check_keys("hardware", hardware, HARDWARE_KEYS)
+    check_target("hardware", hardware, own=("num_threads",), runtime=runtime)
+    for key in HARDWARE_KEYS:
+        if key not in hardware:
+            raise ConfigError(f"hardware.{key}: missing (a hardware config sets {', '.join(HARDWARE_KEYS)})")
     check_choice("hardware.accelerator", hardware.get("accelerator"), ACCELERATORS)
     check_int("hardware.devices", hardware.get("devices"), 1)
     check_int("hardware.num_nodes", hardware.get("num_nodes"), 1)
@@ -77,10 +108,12 @@ def check_hardware(hardware: dict[str, Any]) -> None:
 
 
 def check_logger(logger: dict[str, Any]) -> None:
-    kind = logger.get("kind")
-    check_choice("logger.kind", kind, LOGGER_KEYS)
-    check_keys("logger", logger, LOGGER_KEYS[kind])
-    if kind == "wandb":
+    """``{}`` (logger=none) or a ``_target_`` config of a Lightning logger (``save_dir`` is the
+    run directory, set by the entry point); the W&B one's mode, tags and project."""
+    if not logger:
+        return
+    check_target("logger", logger, runtime=("save_dir",))
+    if logger["_target_"] == WANDB_TARGET:
         check_choice("logger.mode", logger.get("mode"), WANDB_MODES)
         if not isinstance(logger.get("tags"), list):
             raise ConfigError(f"logger.tags={logger.get('tags')!r} must be a list")

@@ -1,0 +1,27 @@
+"""The Lightning ``Trainer`` of a run, from its ``hardware`` config (a ``_target_`` config:
+``conf/hardware/*.yaml``; any keyword of the target is allowed there, e.g.
+``+hardware.deterministic=true``), plus the arguments the entry point fixes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+
+NOT_TRAINER_KEYS = ("num_threads",)  # hardware keys this project reads itself
+
+
+def build_trainer(hardware: dict[str, Any], **fixed: Any):
+    """Set torch's threads (``num_threads``; null = torch's default), then instantiate the
+    hardware's ``_target_`` with its other keys and ``fixed`` (which the config may not set). Inside
+    a SLURM job the ranks come from SLURM's tasks and requeueing is left to submitit (a run resumes
+    from its shards), so Lightning's own requeue is off."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if hardware.get("num_threads"):
+        torch.set_num_threads(hardware["num_threads"])
+    kwargs = {k: v for k, v in hardware.items() if k not in NOT_TRAINER_KEYS}
+    if SLURMEnvironment.detect():
+        fixed = {"plugins": [SLURMEnvironment(auto_requeue=False)], **fixed}
+    return instantiate(kwargs, **fixed)
