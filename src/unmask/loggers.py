@@ -26,7 +26,7 @@ def wandb_logger(
     mode = (
         mode or os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     )
-    return WandbLogger(
+    logger = WandbLogger(
         project=project,
         entity=entity,
         group=group,
@@ -35,6 +35,11 @@ def wandb_logger(
         save_dir=save_dir,
         mode=mode,
     )
+    # Lightning passes anonymous=None to wandb.init, which warns that the (removed) setting "has
+    # no effect" on every run; not passing it at all is the same run without the warning
+    if logger._wandb_init.get("anonymous", "unset") is None:
+        del logger._wandb_init["anonymous"]
+    return logger
 
 
 def scalars(results: dict[str, Any]) -> dict[str, float]:

@@ -57,8 +57,10 @@ def wandb_summary(run_dir: Path) -> dict:
 def test_wandb_offline_run_holds_the_same_numbers_as_results(tmp_path):
     result = run_eval(tmp_path, *SMALL, "logger=wandb", "logger.tags=[test]", env={"WANDB_MODE": "offline"})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "anonymous setting" not in result.stdout + result.stderr  # Lightning's anonymous=None dropped
     results = json.loads((tmp_path / "results.json").read_text())
     logged = wandb_summary(tmp_path)
+    assert logged["config"]["variant"] == results["variant"] == "moment"  # one spelling, logged too
     assert logged["state"] == "finished" and logged["project"] == "unmask" and logged["tags"] == ["test"]
     for key, value in results["metrics"].items():
         assert logged["summary"][f"eval/{key}"] == pytest.approx(value, rel=1e-12)

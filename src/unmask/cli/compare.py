@@ -1,116 +1,21 @@
-"""``unmask-compare``: every sampler x step count on an exact oracle, scored by exact NLL.
-
-Composes ``conf/compare.yaml``, samples ``num_samples`` sequences per (sampler, steps) with
-batch ``b`` seeded by ``(seed, b)``, and writes ``results.json`` (atomically) into the Hydra run
-directory, plus a table on the terminal. The NLL of a sampler's samples under the true law is the
-cross-entropy ``H(q, p)``; the row ``exact samples`` gives ``H(p)`` for reference: a sampler below
-it is sharper (lower temperature) than the data law, above it is noisier or wrong.
-"""
+"""``unmask-compare``: the Hydra entry point of ``unmask.comparison`` (what it runs and scores
+is stated there): composes ``conf/compare.yaml``, writes ``results.json`` (atomically) into the
+Hydra run directory and prints the table."""
 
 from __future__ import annotations
 
 import logging
-import platform
-import time
 from pathlib import Path
-from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from unmask.cli.errors import run_reporting_errors
 from unmask.config import CONF_DIR
 from unmask.io import write_json_atomic
-from unmask.metrics.exact import nll, reference_nll
-from unmask.samplers import build, peer_samplers
-from unmask.samplers.budget import budget_key, spend_budget
-from unmask.seeding import batch_seed
 
 log = logging.getLogger(__name__)
-
-
-def resolve_steps(steps: list[Any], length: int) -> list[int]:
-    resolved = []
-    for s in steps:
-        if s == "L":
-            resolved.append(length)
-        elif isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= length:
-            resolved.append(s)
-        else:
-            raise ValueError(f"steps entry {s!r} must be an integer in [1, {length}] or 'L'")
-    return resolved
-
-
-def build_samplers(spec: dict[str, dict], steps: int, length: int) -> dict[str, Any]:
-    """``{label: sampler}`` from ``{label: sampler config}`` (a conf/sampler/ preset, or a dict of
-    parameters whose sampler is named by the label), each spending a budget of ``steps`` calls
-    (``unmask.samplers.budget``; a sampler without one, the ``fast_dllm`` peer, runs as it is)."""
-    out = {}
-    for label, params in spec.items():
-        params = {k: v for k, v in (params or {}).items() if k != "_target_"}
-        name = params.pop("name", label)
-        try:
-            if budget_key(name) is not None:
-                params = spend_budget(name, params, steps, length)
-            out[label] = build(name, **params)
-        except ValueError as err:
-            raise ValueError(f"samplers.{label}: {err}") from None
-    return out
-
-
-def run_comparison(cfg: DictConfig) -> dict:
-    if cfg.num_samples < 1 or cfg.batch_size < 1:
-        raise ValueError(f"num_samples={cfg.num_samples} and batch_size={cfg.batch_size} must be >= 1")
-    oracle = instantiate(cfg.oracle)
-    spec = OmegaConf.to_container(cfg.samplers, resolve=True) or {}
-    if cfg.include_peers:  # every peer at its defaults, beside the samplers above
-        spec = {**spec, **{f"peer:{name}": {"name": name} for name in peer_samplers()}}
-    step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
-    for steps in step_counts:  # validate every sampler before any compute
-        for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():
-            try:
-                sampler.check_denoiser(oracle)
-            except ValueError as err:
-                raise ValueError(f"samplers.{label} at steps={steps}: {err}") from None
-    reference = reference_nll(oracle, cfg.num_samples, seed=cfg.seed)
-    rows = [{"sampler": "exact samples", "steps": None, "nll": reference.mean, "stderr": reference.stderr}]
-    for steps in step_counts:
-        for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():
-            start = time.perf_counter()
-            batches, nfe, cost = [], 0, 0.0
-            for b, first in enumerate(range(0, cfg.num_samples, cfg.batch_size)):
-                size = min(cfg.batch_size, cfg.num_samples - first)
-                generator = torch.Generator().manual_seed(batch_seed(cfg.seed, b))
-                out = sampler.sample(oracle, size, generator=generator)
-                batches.append(out.tokens)
-                nfe, cost = max(nfe, out.nfe), max(cost, out.cost)
-            score = nll(oracle, torch.cat(batches))
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "sampler": label,
-                    "steps": steps,
-                    "nll": score.mean,
-                    "stderr": score.stderr,
-                    "nfe": nfe,
-                    "cost": cost,
-                    "seconds": seconds,
-                }
-            )
-            log.info("%-12s steps=%-3d nll=%.2f ± %.2f nfe=%d", label, steps, score.mean, score.stderr, nfe)
-    return {
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "oracle": {
-            "class": type(oracle).__name__,
-            "seq_len": oracle.seq_len,
-            "vocab_size": oracle.vocab_size,
-        },
-        "units": "nats per sequence",
-        "rows": rows,
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-    }
 
 
 def print_table(result: dict) -> None:
@@ -134,11 +39,16 @@ def print_table(result: dict) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="compare")
 def main(cfg: DictConfig) -> None:
-    result = run_comparison(cfg)
-    out = Path(HydraConfig.get().runtime.output_dir) / "results.json"
-    write_json_atomic(out, result)
-    print_table(result)
-    log.info("wrote %s", out)
+    from unmask.comparison import run_comparison
+
+    def body() -> None:
+        result = run_comparison(cfg)
+        out = Path(HydraConfig.get().runtime.output_dir) / "results.json"
+        write_json_atomic(out, result)
+        print_table(result)
+        log.info("wrote %s", out)
+
+    run_reporting_errors("unmask-compare", body)
 
 
 if __name__ == "__main__":

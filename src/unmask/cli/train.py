@@ -26,6 +26,7 @@ from unmask.data.assets import ASSETS, AssetError, fetch
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
+from unmask.lightning.trainer import build_trainer
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
 from unmask.validation import check_choice, check_hardware, check_int, check_keys, check_number
 
@@ -161,19 +162,15 @@ def build_module(cfg: DictConfig) -> L.LightningModule:
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     check_train_config(cfg)
-    if cfg.hardware.num_threads:
-        torch.set_num_threads(cfg.hardware.num_threads)
     L.seed_everything(cfg.seed, workers=True)
     try:
         train_loader, val_loader, fields = build_data(cfg)  # data and tokenizer checks first
     except AssetError as err:
         raise ConfigError(str(err)) from None
     module = build_module(cfg)
-    trainer = L.Trainer(
+    trainer = build_trainer(
+        OmegaConf.to_container(cfg.hardware, resolve=True),
         max_steps=cfg.max_steps,
-        accelerator=cfg.hardware.accelerator,
-        devices=cfg.hardware.devices,
-        precision=cfg.hardware.precision,
         logger=CSVLogger(run_dir, name="logs"),
         enable_checkpointing=False,
         val_check_interval=min(cfg.val_every, cfg.max_steps),
