@@ -19,10 +19,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from unmask.errors import ConfigError, first_line
 from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build, peer_samplers
 from unmask.samplers.budget import budget_key, spend_budget
 from unmask.seeding import batch_seed
+from unmask.validation import check_int, check_keys
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,34 @@ def build_samplers(spec: dict[str, dict], steps: int, length: int) -> dict[str, 
     return out
 
 
+KEYS = ("oracle", "dataset", "samplers", "num_samples", "batch_size", "seed", "steps", "include_peers")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """The top-level keys and values of ``conf/compare.yaml`` (``ConfigError`` naming the key)."""
+    check_keys("", cfg.keys(), KEYS)
+    for key in ("num_samples", "batch_size"):
+        check_int(key, cfg.get(key), 1)
+    check_int("seed", cfg.get("seed"), 0)
+    if not OmegaConf.is_list(cfg.steps) or len(cfg.steps) == 0:
+        raise ConfigError(f"steps={cfg.steps!r} must be a non-empty list, e.g. steps=[4,8] or steps=[L]")
+    if not isinstance(cfg.get("include_peers"), bool):
+        raise ConfigError(f"include_peers={cfg.get('include_peers')!r} must be true or false")
+
+
 def run_comparison(cfg: DictConfig) -> dict:
-    if cfg.num_samples < 1 or cfg.batch_size < 1:
-        raise ValueError(f"num_samples={cfg.num_samples} and batch_size={cfg.batch_size} must be >= 1")
-    oracle = instantiate(cfg.oracle)
+    check_config(cfg)
+    try:
+        oracle = instantiate(cfg.oracle)
+    except Exception as err:
+        raise ConfigError(f"oracle: {first_line(err)}") from None
     spec = OmegaConf.to_container(cfg.samplers, resolve=True) or {}
     if cfg.include_peers:  # every peer at its defaults, beside the samplers above
         spec = {**spec, **{f"peer:{name}": {"name": name} for name in peer_samplers()}}
-    step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
+    try:
+        step_counts = resolve_steps(list(cfg.steps), oracle.seq_len)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     for steps in step_counts:  # validate every sampler before any compute
         for label, sampler in build_samplers(spec, steps, oracle.seq_len).items():
             try:

@@ -191,11 +191,13 @@ def check_class_label(label: Any, model: Any, cfg_scale: float) -> None:
         raise ConfigError(f"sampler.cfg_scale={cfg_scale} needs class_label=<class id> or class_label=cycle")
 
 
-def run_key(config: dict[str, Any]) -> str:
-    """sha256 of what decides the samples of batch b: model, resolved sampler, seed, batch size
-    and class labels."""
+def run_key(config: dict[str, Any], model: Any = None) -> str:
+    """sha256 of what decides the samples of batch b: model config and the model's
+    ``fingerprint`` (a checkpoint's weights sha256: retrained weights at the same path are another
+    run), resolved sampler, seed, batch size and class labels."""
     identity = {key: config[key] for key in ("model", "sampler", "seed", "batch_size", "class_label")}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    identity["fingerprint"] = getattr(model, "fingerprint", None)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def gather_features(suite: MetricSuite, model: Any, shards: list[dict]) -> dict[str, torch.Tensor]:
@@ -283,7 +285,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     count = num_batches(config["num_samples"], config["batch_size"])
     shard_dir = run_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    key = run_key(config)
+    key = run_key(config, run.model)
     conflicts = conflicting_shards(shard_dir, key)
     if conflicts:
         raise ConfigError(

@@ -31,6 +31,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sidecar(path: Path) -> Path:
+    """The sha256 record of a derived file: ``<name>.sha256`` next to it."""
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def seal(path: Path) -> None:
+    """Record the sha256 of a derived file just written (its sidecar, atomically)."""
+    tmp = sidecar(path).with_name(sidecar(path).name + f".tmp{os.getpid()}")
+    tmp.write_text(sha256_of(path) + "\n")
+    os.replace(tmp, sidecar(path))
+
+
+def sealed(path: Path) -> bool:
+    """Whether a derived file exists and still has the sha256 recorded when it was written
+    (a file altered, torn or written without a record is not trusted: recompute it)."""
+    path = Path(path)
+    if not path.exists() or not sidecar(path).exists():
+        return False
+    return sidecar(path).read_text().strip() == sha256_of(path)
+
+
 def git_sha(cwd: Path | None = None) -> str:
     """``git rev-parse HEAD`` of the repository holding this package, or ``unknown``."""
     try:

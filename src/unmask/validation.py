@@ -103,6 +103,12 @@ def check_hardware(hardware: dict[str, Any], runtime: Iterable[str] = ()) -> Non
         raise ConfigError(
             f"hardware.devices={devices} CPU processes but this machine has {os.cpu_count()} cores"
         )
+    launched = in_slurm or "TORCHELASTIC_RUN_ID" in os.environ or "NODE_RANK" in os.environ
+    if hardware["num_nodes"] > 1 and not launched:
+        raise ConfigError(
+            f"hardware.num_nodes={hardware['num_nodes']} needs a multi-node launch (a SLURM job: "
+            "hydra/launcher=slurm, or torchrun); here the processes would wait forever for other nodes"
+        )
     if devices > 1 and hardware["strategy"] == "auto":
         raise ConfigError(f"hardware.devices={devices} needs hardware.strategy=ddp (or ddp_spawn)")
 

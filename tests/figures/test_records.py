@@ -162,3 +162,12 @@ def test_several_figures_without_runs_are_each_reported(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "quickstart: no data" in err and "fig_hybrid: no data" in err
     assert "2 of 2 figures failed: quickstart, fig_hybrid" in err
+
+
+def test_a_record_without_its_config_is_reported_not_dropped(tmp_path):
+    write_run(tmp_path / "0")
+    path = write_run(tmp_path / "1")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"config": None}))
+    with pytest.raises(FigureError, match="1 run\\(s\\) missing or unreadable") as err:
+        load_runs([tmp_path])
+    assert str(path) in err.value.paths[0] and "config is NoneType" in err.value.paths[0]

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from hydra_cli import run_cli
 
 
@@ -79,3 +81,21 @@ def test_samplers_without_steps_get_the_step_count_as_their_budget(tmp_path):
     rows = {r["sampler"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"][1:]}
     for name in ("threshold", "eb", "first_hitting", "remdm", "semi_ar"):
         assert 1 <= rows[name]["nfe"] <= 4, rows[name]  # 4 blocks of 16: one call each
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+foo=1", "foo: unknown key"),
+        ("steps=4", "steps=4 must be a non-empty list"),
+        ("steps=[0]", "steps entry 0 must be an integer in [1, 64]"),
+        ("num_samples=0", "num_samples=0 must be an integer >= 1"),
+        ("oracle.components=0", "oracle:"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, override, message):
+    result = run_compare(tmp_path, override)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr  # one line
+    assert not (tmp_path / "results.json").exists()

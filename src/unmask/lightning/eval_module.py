@@ -109,8 +109,19 @@ def load_shard(path: Path, run_key: str | None = None) -> dict[str, Any] | None:
         shard = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
         return None
-    keys = {"tokens", "nfe", "cost", "seconds", "started", "finished"}
-    return shard if isinstance(shard, dict) and keys <= set(shard) else None
+    keys = {"tokens", "nfe", "cost", "seconds", "started", "finished", "batch"}
+    if not isinstance(shard, dict) or not keys <= set(shard):
+        return None
+    index = batch_of(path)
+    if record.get("batch") != index or shard["batch"] != index:  # a shard copied under another name
+        log.warning("shard %s holds batch %s, not %s: regenerating it", path.name, shard["batch"], index)
+        return None
+    return shard
+
+
+def batch_of(path: Path) -> int:
+    """The batch index in a shard's file name (``batch_<b>.pt``)."""
+    return int(Path(path).stem.removeprefix("batch_"))
 
 
 def write_shard(path: Path, shard: dict[str, Any], run_key: str) -> None:

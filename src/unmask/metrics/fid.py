@@ -23,6 +23,8 @@ import warnings
 
 import torch
 
+from unmask.io import seal, sealed, sidecar
+
 log = logging.getLogger(__name__)
 
 
@@ -48,19 +50,24 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def cached_statistics(name: str, key: str, compute) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference ``(mu, sigma)`` from ``<data dir>/fid/<name>_<key>.pt``, computed once and
-    written atomically; ``key`` must change whenever the network or the data does."""
+    written atomically with its sha256 recorded beside it; ``key`` must change whenever the
+    network or the data does. A cache that is torn, altered or has no record is recomputed."""
     from unmask.data.assets import data_dir
 
     cache = data_dir() / "fid" / f"{name}_{key}.pt"
-    if cache.exists():
+    if sealed(cache):
         try:
             return torch.load(cache, weights_only=True)
-        except Exception:  # a torn cache file is recomputed, never used
-            log.warning("recomputing unreadable FID reference %s", cache)
+        except Exception:
+            pass
+    if cache.exists():
+        log.warning("recomputing FID reference %s: it does not match its recorded sha256", cache)
     stats = compute()
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
     torch.save(stats, tmp)
+    seal(tmp)
+    os.replace(sidecar(tmp), sidecar(cache))
     os.replace(tmp, cache)
     return stats
 

@@ -29,6 +29,15 @@ class _Wrapped:
     def device(self) -> torch.device:
         return self.net.device
 
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the network beyond its config: the sha256 of its weights (checked
+        against the card when loaded) and of its tokenizer's; part of a run's resume key."""
+        return {
+            "weights": self.card["weights_sha256"],
+            "tokenizer": (self.card.get("tokenizer") or {}).get("sha256"),
+        }
+
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, cond: Any | None = None) -> torch.Tensor:
         return self.net(tokens, cond)
