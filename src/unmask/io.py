@@ -43,6 +43,14 @@ def seal(path: Path) -> None:
     os.replace(tmp, sidecar(path))
 
 
+def replace_sealed(tmp: Path, path: Path) -> None:
+    """Move a derived file just written to ``tmp`` into place at ``path``, with its sha256 record
+    (the record first: between the two renames a reader finds a mismatch and recomputes)."""
+    seal(tmp)
+    os.replace(sidecar(tmp), sidecar(path))
+    os.replace(tmp, path)
+
+
 def sealed(path: Path) -> bool:
     """Whether a derived file exists and still has the sha256 recorded when it was written
     (a file altered, torn or written without a record is not trusted: recompute it)."""

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from unmask.data.assets import AssetError, data_dir, fetch
-from unmask.io import seal, sealed, sidecar
+from unmask.io import replace_sealed, sealed
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,7 @@ def prepare_mnist() -> os.PathLike:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"mnist.tmp{os.getpid()}.npz")  # ranks may prepare it at once
     np.savez_compressed(tmp, **arrays)
-    seal(tmp)  # the record names the content, so it may be written before the rename
-    os.replace(sidecar(tmp), sidecar(out))
-    os.replace(tmp, out)
+    replace_sealed(tmp, out)
     return out
 
 

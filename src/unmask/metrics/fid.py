@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from unmask.io import seal, sealed, sidecar
+from unmask.io import replace_sealed, sealed
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ def cached_statistics(name: str, key: str, compute) -> tuple[torch.Tensor, torch
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
     torch.save(stats, tmp)
-    seal(tmp)
-    os.replace(sidecar(tmp), sidecar(cache))
-    os.replace(tmp, cache)
+    replace_sealed(tmp, cache)
     return stats
 
 
