@@ -28,3 +28,18 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_in_process(module, run_dir: Path, overrides: list[str], capsys, monkeypatch, multirun: bool = False):
+    """``module.main()`` (a Hydra app) in this process with a patched ``sys.argv``: the console
+    script's code path at a fraction of a subprocess's start-up. Returns (exit status, stderr)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    argv = [module.__name__, *(["-m"] if multirun else []), f"{key}={run_dir}", *overrides]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    try:
+        module.main()
+    except SystemExit as exited:
+        return exited.code, capsys.readouterr().err
+    return 0, capsys.readouterr().err

@@ -24,7 +24,7 @@ from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build, peer_samplers
 from unmask.samplers.budget import budget_key, spend_budget
 from unmask.seeding import batch_seed
-from unmask.validation import check_int, check_keys
+from unmask.validation import check_int, check_keys, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def check_config(cfg: DictConfig) -> None:
     check_keys("", cfg.keys(), KEYS)
     for key in ("num_samples", "batch_size"):
         check_int(key, cfg.get(key), 1)
-    check_int("seed", cfg.get("seed"), 0)
+    check_seed("seed", cfg.get("seed"))
     if not OmegaConf.is_list(cfg.steps) or len(cfg.steps) == 0:
         raise ConfigError(f"steps={cfg.steps!r} must be a non-empty list, e.g. steps=[4,8] or steps=[L]")
     if not isinstance(cfg.get("include_peers"), bool):

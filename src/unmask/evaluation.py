@@ -34,9 +34,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from unmask.errors import ConfigError, first_line
-from unmask.io import git_sha, save_image_grid, write_json_atomic
+from unmask.io import git_sha, save_image_grid
 from unmask.metrics.suite import MetricSuite, check_options, domain_of, select_metrics
-from unmask.validation import check_hardware, check_int, check_keys, check_logger
+from unmask.rundir import (
+    Commit,
+    check_run_directory,
+    clean_leftovers,
+    is_rank_zero,
+    snapshot_files,
+    text_writer,
+    write_snapshot,
+)
+from unmask.validation import check_hardware, check_int, check_keys, check_logger, check_memory, check_seed
 
 log = logging.getLogger("unmask.eval")
 
@@ -139,7 +148,7 @@ def prepare(cfg: DictConfig) -> PreparedRun:
         raise ConfigError(first_line(err)) from None
     for key in ("num_samples", "batch_size"):
         check_int(key, config.get(key), 1)
-    check_int("seed", config.get("seed"), 0)
+    check_seed("seed", config.get("seed"))
     if config.get("budget") is not None:
         check_int("budget", config["budget"], 1)
     if not isinstance(config.get("save_samples"), bool):
@@ -147,6 +156,13 @@ def prepare(cfg: DictConfig) -> PreparedRun:
     check_hardware(config["hardware"], runtime=(*FIXED_TRAINER, "plugins", "callbacks"))
     check_logger(config["logger"] or {})
     model = built("model", cfg.model)
+    check_memory(
+        config["num_samples"],
+        config["batch_size"],
+        model.seq_len,
+        model.vocab_size,
+        config["hardware"]["accelerator"],
+    )
     dataset = built("dataset", cfg.dataset)
     try:
         dataset.check(model)
@@ -246,22 +262,17 @@ def versions() -> dict[str, str]:
     }
 
 
-def save_samples(run_dir: Path, model: Any, domain: str, tokens: torch.Tensor) -> list[str]:
-    """``samples.pt``, plus the first 64 decoded images as ``samples.png`` (any image size the
-    model's ``decode`` gives) or every decoded text in ``samples.jsonl``; each written atomically."""
-    written = ["samples.pt"]
-    tmp = run_dir / "samples.pt.tmp"
-    torch.save(tokens, tmp)
-    os.replace(tmp, run_dir / "samples.pt")
+def sample_outputs(model: Any, domain: str, tokens: torch.Tensor) -> dict[str, Any]:
+    """The sample files of a run, each as a function writing it at a given path:
+    ``samples.pt``, plus the first 64 decoded images as ``samples.png`` (any image size the
+    model's ``decode`` gives) or every decoded text in ``samples.jsonl``."""
+    outputs: dict[str, Any] = {"samples.pt": lambda path: torch.save(tokens, path)}
     if domain == "image":
-        save_image_grid(model.decode(tokens[:64]), run_dir / "samples.png")
-        written.append("samples.png")
+        outputs["samples.png"] = lambda path: save_image_grid(model.decode(tokens[:64]), path)
     if domain == "text":
         lines = [json.dumps({"index": i, "text": t}) for i, t in enumerate(model.decode(tokens))]
-        (run_dir / "samples.jsonl.tmp").write_text("\n".join(lines) + "\n")
-        os.replace(run_dir / "samples.jsonl.tmp", run_dir / "samples.jsonl")
-        written.append("samples.jsonl")
-    return written
+        outputs["samples.jsonl"] = lambda path: path.write_text("\n".join(lines) + "\n")
+    return outputs
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
@@ -283,6 +294,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     callbacks = [built(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items() if v]
     trainer = build_trainer(config["hardware"], callbacks=callbacks, **FIXED_TRAINER)
     count = num_batches(config["num_samples"], config["batch_size"])
+    check_run_directory(run_dir)
     shard_dir = run_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     key = run_key(config, run.model)
@@ -292,6 +304,9 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
             f"hydra.run.dir={run_dir} holds shards of another configuration ({conflicts[0].name}, "
             f"{len(conflicts)} in all): use a new run directory or delete {shard_dir}"
         )
+    if is_rank_zero():  # the input is valid: the run starts here
+        clean_leftovers(run_dir)
+        write_snapshot(run_dir, cfg)
     module = SamplingEvaluator(
         run.model,
         run.sampler,
@@ -336,12 +351,16 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         "git_sha": git_sha(),
         "start_time": started,
     }
-    files = save_samples(run_dir, run.model, run.domain, tokens) if config["save_samples"] else []
-    if config["logger"]:
-        from unmask.loggers import log_results
+    outputs = sample_outputs(run.model, run.domain, tokens) if config["save_samples"] else {}
+    with Commit(run_dir) as out:
+        staged = {name: out.stage(name, write) for name, write in outputs.items()}
+        for name, text in snapshot_files(cfg).items():
+            out.stage(name, text_writer(text))
+        if config["logger"]:
+            from unmask.loggers import log_results
 
-        results |= log_results(built("logger", cfg.logger, save_dir=str(run_dir)), results, run_dir, files)
-    results["end_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    results["files"] = files
-    write_json_atomic(run_dir / "results.json", results)
+            results |= log_results(built("logger", cfg.logger, save_dir=str(run_dir)), results, staged)
+        results["end_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        results["files"] = list(outputs)
+        results["sha256"] = out.finish(results)
     return results

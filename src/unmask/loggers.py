@@ -5,9 +5,27 @@ as hyperparameters, ``eval/<metric>`` and ``cost/<key>``, and for W&B the sample
 from __future__ import annotations
 
 import json
+import netrc
 import os
 from pathlib import Path
 from typing import Any
+
+
+def wandb_api_key() -> str | None:
+    """The W&B API key from ``WANDB_API_KEY`` or ``~/.netrc`` (what ``wandb login`` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return os.environ["WANDB_API_KEY"]
+    try:
+        entry = netrc.netrc().authenticators("api.wandb.ai")
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return entry[2] if entry else None
+
+
+def wandb_mode(mode: str | None) -> str:
+    """The W&B mode a run uses: ``mode``, else ``$WANDB_MODE``, else ``online`` with an API key
+    (``wandb_api_key``) and ``offline`` without one."""
+    return mode or os.environ.get("WANDB_MODE") or ("online" if wandb_api_key() else "offline")
 
 
 def wandb_logger(
@@ -19,13 +37,11 @@ def wandb_logger(
     mode: str | None = None,
     save_dir: str = ".",
 ):
-    """Lightning's ``WandbLogger``; ``mode`` null = ``$WANDB_MODE`` if set, else ``online`` when
-    ``WANDB_API_KEY`` is set, else ``offline`` (a run without a key never waits for a login)."""
+    """Lightning's ``WandbLogger`` in ``wandb_mode(mode)`` (a run without a key never waits for
+    a login)."""
     from lightning.pytorch.loggers import WandbLogger
 
-    mode = (
-        mode or os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-    )
+    mode = wandb_mode(mode)
     logger = WandbLogger(
         project=project,
         entity=entity,
@@ -49,9 +65,9 @@ def scalars(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def log_results(logger: Any, results: dict[str, Any], run_dir: Path, files: list[str]) -> dict[str, Any]:
-    """Log a finished run to ``logger``; returns what the record should say about it (W&B: its
-    mode, run id and directory)."""
+def log_results(logger: Any, results: dict[str, Any], files: dict[str, Path]) -> dict[str, Any]:
+    """Log a finished run to ``logger`` with its sample files (``files``: name -> where it is
+    now); returns what the record should say about it (W&B: its mode, run id and directory)."""
     from lightning.pytorch.loggers import WandbLogger
 
     logger.log_hyperparams(results["config"])
@@ -61,9 +77,9 @@ def log_results(logger: Any, results: dict[str, Any], run_dir: Path, files: list
         return {}
     try:
         if "samples.png" in files:
-            logger.log_image(key="samples", images=[str(run_dir / "samples.png")])
+            logger.log_image(key="samples", images=[str(files["samples.png"])])
         if "samples.jsonl" in files:
-            lines = (run_dir / "samples.jsonl").read_text().splitlines()[:32]
+            lines = Path(files["samples.jsonl"]).read_text().splitlines()[:32]
             logger.log_text(
                 key="samples", columns=["text"], data=[[json.loads(line)["text"]] for line in lines]
             )

@@ -25,14 +25,22 @@ HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_", "_args_")
 
 def target_parameters(section: str, node: dict[str, Any]) -> set[str] | None:
     """The keyword parameters of ``node``'s ``_target_`` (``None``: it takes any), or a
-    ``ConfigError`` naming ``<section>._target_`` if it cannot be imported."""
+    ``ConfigError`` naming ``<section>._target_`` if it cannot be imported. A target in a
+    package not imported yet is read from its source (``source_parameters``) where it can be:
+    validation does not pay Lightning's 2-3 s import."""
     import inspect
+    import sys
 
     from hydra.utils import get_object
 
     target = node.get("_target_")
     if not isinstance(target, str):
         raise ConfigError(f"{section}._target_ must name a class or function, e.g. {section}=<preset>")
+    if target.split(".")[0] not in sys.modules:
+        try:
+            return source_parameters(target)
+        except (LookupError, OSError, SyntaxError, ValueError):
+            pass  # import it instead
     try:
         obj = get_object(target)
     except Exception:
@@ -41,6 +49,60 @@ def target_parameters(section: str, node: dict[str, Any]) -> set[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def source_parameters(target: str, hops: int = 4) -> set[str] | None:
+    """The keyword parameters of the class or function ``target`` (dotted) read from its source
+    with ``ast``, without importing it, following ``from <module> import <name>`` re-exports up to
+    ``hops`` modules; ``None`` if it takes ``**kwargs``. ``LookupError`` when the source does not
+    say (a class without its own ``__init__``, a name made at import time)."""
+    import ast
+
+    module, _, name = target.rpartition(".")
+    for _ in range(hops):
+        tree = ast.parse(module_source(module).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                init = [f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"]
+                if not init:
+                    raise LookupError(f"{target}: no __init__ of its own")
+                return keyword_names(init[0].args, skip_self=True)
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return keyword_names(node.args, skip_self=False)
+            exported = isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+            if exported and any(a.name == name and a.asname in (None, name) for a in node.names):
+                module = node.module
+                break
+        else:
+            raise LookupError(f"{target}: not defined in {module}")
+    raise LookupError(f"{target}: more than {hops} re-exports")
+
+
+def keyword_names(args: Any, skip_self: bool) -> set[str] | None:
+    """The names a call may pass by keyword (``None``: any, with ``**kwargs``)."""
+    if args.kwarg is not None:
+        return None
+    named = [a.arg for a in args.args]
+    if skip_self and not args.posonlyargs:  # ``self`` is the first positional parameter
+        named = named[1:]
+    return set(named) | {a.arg for a in args.kwonlyargs}
+
+
+def module_source(module: str) -> Any:
+    """The source file of ``module``, found from its top-level package's location (finding a
+    top-level package does not import it)."""
+    import importlib.util
+    from pathlib import Path
+
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"{module}: not found")
+    base = Path(spec.origin).parent.joinpath(*rest)
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    raise LookupError(f"{module}: no source file")
 
 
 def check_target(section: str, node: dict[str, Any], own: Iterable[str] = (), runtime: Iterable[str] = ()):
@@ -61,6 +123,68 @@ def check_keys(section: str, given: Iterable[str], allowed: Iterable[str]) -> No
 def check_int(key: str, value: Any, minimum: int) -> None:
     if not is_integer(value) or value < minimum:
         raise ConfigError(f"{key}={value!r} must be an integer >= {minimum}")
+
+
+def check_seed(key: str, value: Any) -> None:
+    """A seed is an integer in [0, ``MAX_SEED``] (32 bits: the range every seeded library takes)."""
+    from unmask.seeding import MAX_SEED
+
+    if not is_integer(value) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}={value!r} must be an integer in [0, {MAX_SEED}] (2^32 - 1)")
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` of ``/proc/meminfo``, lowered to
+    the cgroup's limit (a SLURM job, a container) if it has one; ``None`` if neither is known."""
+    from pathlib import Path
+
+    found = []
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        found += [int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable:")]
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def gib(count: float) -> str:
+    return f"{count / 2**30:.3g} GiB"
+
+
+def check_memory(
+    num_samples: int, batch_size: int, seq_len: int, vocab_size: int, accelerator: str = "cpu"
+) -> None:
+    """Refuse a request whose memory floor exceeds what is free: the samples, held twice at the
+    end of a run (the shards and their join, int64 ``[N, L]``), and one batch's logits with the
+    one transformed copy every sampler makes (float32 ``[B, L, V]``, on the GPU for ``gpu``).
+    A floor, not an estimate: a request refused here cannot run; one let through may still not."""
+    samples = 2 * 8 * num_samples * seq_len
+    logits = 2 * 4 * min(batch_size, num_samples) * seq_len * vocab_size
+    free = available_memory()
+    device_free = None
+    if accelerator == "gpu":
+        import torch
+
+        device_free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None
+    host = samples + (logits if accelerator != "gpu" else 0)
+    if free is not None and host > free:
+        key, value = ("num_samples", num_samples) if samples >= logits else ("batch_size", batch_size)
+        raise ConfigError(
+            f"{key}={value}: needs at least {gib(host)} of memory ({gib(samples)} for the samples, "
+            f"{gib(logits if accelerator != 'gpu' else 0)} for a batch's logits; L={seq_len}, "
+            f"V={vocab_size}) but {gib(free)} is free here"
+        )
+    if device_free is not None and logits > device_free:
+        raise ConfigError(
+            f"batch_size={batch_size}: a batch's logits need at least {gib(logits)} of GPU memory "
+            f"(L={seq_len}, V={vocab_size}) but {gib(device_free)} is free; lower batch_size"
+        )
 
 
 def check_number(key: str, value: Any, *, positive: bool = True) -> None:
@@ -125,3 +249,10 @@ def check_logger(logger: dict[str, Any]) -> None:
             raise ConfigError(f"logger.tags={logger.get('tags')!r} must be a list")
         if not logger.get("project"):
             raise ConfigError("logger.project must be set for logger=wandb")
+        from unmask.loggers import wandb_api_key, wandb_mode
+
+        if wandb_mode(logger.get("mode")) == "online" and wandb_api_key() is None:
+            raise ConfigError(
+                "logger.mode=online but no W&B API key is set (WANDB_API_KEY or `wandb login`): "
+                "set one, or use logger.mode=offline and `wandb sync` later"
+            )

@@ -17,21 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from hydra_cli import run_in_process
 from unmask.cli import evaluate, train
 from unmask.models.checkpoint import CHECKPOINT_DIR
 
 SMALL = ["num_samples=16", "batch_size=8"]
-
-
-def run_in_process(module, run_dir: Path, overrides: list[str], capsys, monkeypatch) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", [module.__name__, f"hydra.run.dir={run_dir}", *overrides])
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    try:
-        module.main()
-    except SystemExit as exited:
-        return exited.code, capsys.readouterr().err
-    return 0, capsys.readouterr().err
 
 
 def claims_success(run_dir: Path) -> list[Path]:
@@ -69,8 +59,9 @@ EVAL_CASES = [
     (["num_samples=0"], 2, "num_samples=0 must be an integer >= 1"),
     (["num_samples=abc"], 2, "num_samples='abc' must be an integer >= 1"),
     (["batch_size=-1"], 2, "batch_size=-1 must be an integer >= 1"),
-    (["seed=-1"], 2, "seed=-1 must be an integer >= 0"),
-    (["seed=abc"], 2, "seed='abc' must be an integer >= 0"),
+    (["seed=-1"], 2, "seed=-1 must be an integer in [0, 4294967295]"),
+    (["seed=abc"], 2, "seed='abc' must be an integer in [0, 4294967295]"),
+    (["seed=18446744073709551617"], 2, "seed=18446744073709551617 must be an integer in [0, 4294967295]"),
     (["save_samples=maybe"], 2, "save_samples='maybe' must be true or false"),
     (["+foo=1"], 2, "foo: unknown key"),
     (["foo=1"], 1, "Key 'foo' is not in struct"),

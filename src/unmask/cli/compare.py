@@ -1,6 +1,6 @@
 """``unmask-compare``: the Hydra entry point of ``unmask.comparison`` (what it runs and scores
-is stated there): composes ``conf/compare.yaml``, writes ``results.json`` (atomically) into the
-Hydra run directory and prints the table."""
+is stated there): composes ``conf/compare.yaml``, writes ``results.json`` with its config snapshot
+(``unmask.rundir.Commit``) into the Hydra run directory and prints the table."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from unmask.cli.errors import run_reporting_errors
 from unmask.config import CONF_DIR
-from unmask.io import write_json_atomic
+from unmask.rundir import Commit, snapshot_files, text_writer
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,13 @@ def main(cfg: DictConfig) -> None:
 
     def body() -> None:
         result = run_comparison(cfg)
-        out = Path(HydraConfig.get().runtime.output_dir) / "results.json"
-        write_json_atomic(out, result)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        with Commit(run_dir) as out:
+            for name, text in snapshot_files(cfg).items():
+                out.stage(name, text_writer(text))
+            out.finish(result)
         print_table(result)
-        log.info("wrote %s", out)
+        log.info("wrote %s", run_dir / "results.json")
 
     run_reporting_errors("unmask-compare", body)
 

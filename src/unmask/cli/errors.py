@@ -4,7 +4,8 @@ the full traceback in the run's log file (``HYDRA_FULL_ERROR=1`` re-raises inste
 - ``ConfigError`` (bad input found before any compute) -> status 2;
 - a known runtime failure (a missing or corrupt checkpoint or data file, a denoiser returning
   NaN or the wrong shape at some step, an unwritable directory) -> status 1;
-- anything else -> status 1, with the exception's type in the line.
+- anything else -> status 1, with the exception's type in the line;
+- Ctrl-C (``KeyboardInterrupt``) -> status 130 (during Lightning's loop, Lightning's own 1).
 Nothing that claims success (``results.json``, a shipped checkpoint) is written on any of them.
 """
 
@@ -40,8 +41,14 @@ def run_reporting_errors(program: str, body: Callable[[], Any]) -> Any:
     quiet_third_party()
     try:
         return body()
-    except (KeyboardInterrupt, SystemExit):
+    except SystemExit:
         raise
+    except KeyboardInterrupt:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log_to_files("interrupted", exc_info=True)
+        sys.stderr.write(f"{program}: interrupted; no result was written for the unfinished run\n")
+        sys.exit(130)
     except Exception as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -67,10 +67,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from unmask.errors import ConfigError
+    from unmask.rundir import check_run_directory
+
     args = parse(argv)
     try:
+        check_run_directory(args.out, outputs=(), key="--out")  # before any run or figure
         make(args)
-    except FigureError as err:
+    except (FigureError, ConfigError) as err:
         sys.stderr.write(f"unmask-figures: error: {err}\n")
         return 2
     return 0

@@ -11,13 +11,14 @@ offending paths.
 from __future__ import annotations
 
 import json
-import netrc
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from unmask.loggers import wandb_api_key
 
 
 class FigureError(Exception):
@@ -123,17 +124,6 @@ def load_runs(paths: Iterable[str | Path], partial: bool = False) -> tuple[list[
             skipped,
         )
     return runs, skipped
-
-
-def wandb_api_key() -> str | None:
-    """The W&B API key from ``WANDB_API_KEY`` or ``~/.netrc`` (what ``wandb login`` writes)."""
-    if os.environ.get("WANDB_API_KEY"):
-        return os.environ["WANDB_API_KEY"]
-    try:
-        entry = netrc.netrc().authenticators("api.wandb.ai")
-    except (OSError, netrc.NetrcParseError):
-        return None
-    return entry[2] if entry else None
 
 
 def load_wandb(project: str) -> list[Run]:
