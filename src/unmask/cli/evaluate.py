@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from unmask.cli.errors import run_reporting_errors
+from unmask.cli.errors import one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
 
 
@@ -36,12 +36,14 @@ def print_summary(results: dict | None, run_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from unmask.evaluation import evaluate
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_reporting_errors("unmask-eval", lambda: print_summary(evaluate(cfg, run_dir), run_dir))
 
+
+main = one_line_errors("unmask-eval", hydra_main)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -21,15 +22,17 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from unmask.cli.errors import ConfigError, run_reporting_errors
+from unmask.cli.errors import ConfigError, one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
 from unmask.data.assets import ASSETS, AssetError, fetch
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
+from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.lightning.trainer import build_trainer
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
-from unmask.validation import check_choice, check_hardware, check_int, check_keys, check_number
+from unmask.rundir import clean_leftovers, is_rank_zero, write_snapshot
+from unmask.validation import check_choice, check_hardware, check_int, check_keys, check_number, check_seed
 
 log = logging.getLogger(__name__)
 DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
@@ -65,7 +68,7 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("max_steps", "batch_size", "val_every", "val_batches"):
         check_int(key, cfg.get(key), 1)
     check_int("warmup_steps", cfg.get("warmup_steps"), 0)
-    check_int("seed", cfg.get("seed"), 0)
+    check_seed("seed", cfg.get("seed"))
     check_number("lr", cfg.get("lr"))
     if not isinstance(cfg.get("ship"), bool):
         raise ConfigError(f"ship={cfg.get('ship')!r} must be true or false")
@@ -183,6 +186,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     except AssetError as err:
         raise ConfigError(str(err)) from None
     module = build_module(cfg)
+    if is_rank_zero():  # the input is valid: the run starts here
+        clean_leftovers(run_dir)
+        write_snapshot(run_dir, cfg)
     trainer = build_trainer(
         OmegaConf.to_container(cfg.hardware, resolve=True),
         max_steps=cfg.max_steps,
@@ -197,11 +203,12 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         enable_model_summary=False,
     )
     start = time.time()
-    trainer.fit(module, train_loader, val_loader)
-    seconds = time.time() - start
-    metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}
-    net = module.evaluation_net() if cfg.task == "denoiser" else module.net
-    check_finite(net, metrics)
+    with ranks_fail_together(trainer):
+        trainer.fit(module, train_loader, val_loader)
+        seconds = time.time() - start
+        metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}
+        net = module.evaluation_net() if cfg.task == "denoiser" else module.net
+        check_finite(net, metrics)
     if not trainer.is_global_zero:  # one writer: rank 0 saves and ships, the others stop here
         return run_dir / cfg.name
     card = {
@@ -218,6 +225,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             "ema": cfg.get("ema"),
             "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(),
+            "processes": trainer.world_size,  # batch_size is per process
         },
         "metrics": metrics,
         "git_sha": git_sha(),
@@ -225,17 +233,22 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     }
     weights = save_checkpoint(net, card, run_dir / cfg.name)
     log.info("trained %s in %.0f s: %s -> %s", cfg.name, seconds, metrics, weights)
-    if cfg.ship:
+    if cfg.ship:  # each file copied whole, then renamed into place: the weights first, the card last
         for suffix in (".safetensors", ".json"):
-            shutil.copyfile(weights.with_suffix(suffix), CHECKPOINT_DIR / f"{cfg.name}{suffix}")
+            shipped = CHECKPOINT_DIR / f"{cfg.name}{suffix}"
+            tmp = shipped.with_name(shipped.name + f".tmp{os.getpid()}")
+            shutil.copyfile(weights.with_suffix(suffix), tmp)
+            os.replace(tmp, shipped)
         log.info("shipped %s into %s", cfg.name, CHECKPOINT_DIR)
     return weights
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_reporting_errors("unmask-train", lambda: train(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
+
+main = one_line_errors("unmask-train", hydra_main)
 
 if __name__ == "__main__":
     main()

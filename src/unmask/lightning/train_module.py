@@ -1,4 +1,8 @@
-"""LightningModules that train the built-in denoiser and the VQ tokenizer."""
+"""LightningModules that train the built-in denoiser and the VQ tokenizer.
+
+Validation metrics are averaged over all ranks (``sync_dist``): under DDP each rank sees its own
+share of the validation batches, and the card records the metric of all of them, the same on every
+rank (so every rank takes the same decision on a non-finite one)."""
 
 from __future__ import annotations
 
@@ -75,7 +79,9 @@ class MaskedDiffusionModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         generator = torch.Generator(device=batch.device).manual_seed(1000 + batch_idx)
         nelbo = mdlm_nelbo(self.evaluation_net(), batch, self.mask_id, generator).mean()
-        self.log("val/nelbo_bits", nelbo / math.log(2), prog_bar=True, batch_size=batch.shape[0])
+        self.log(
+            "val/nelbo_bits", nelbo / math.log(2), prog_bar=True, batch_size=batch.shape[0], sync_dist=True
+        )
 
     def configure_optimizers(self):
         decay, no_decay = [], []
@@ -120,7 +126,7 @@ class VQModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         out = self.net(batch)
-        self.log("val/mse", out["reconstruction"], prog_bar=True, batch_size=batch.shape[0])
+        self.log("val/mse", out["reconstruction"], prog_bar=True, batch_size=batch.shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
@@ -147,7 +153,7 @@ class ClassifierModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         images, labels = batch
         accuracy = (self.net(images).argmax(dim=1) == labels).float().mean()
-        self.log("val/accuracy", accuracy, prog_bar=True, batch_size=labels.shape[0])
+        self.log("val/accuracy", accuracy, prog_bar=True, batch_size=labels.shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)

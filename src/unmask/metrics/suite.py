@@ -165,11 +165,16 @@ class MetricSuite:
         self._networks: dict[str, Any] = {}
 
     def check_data(self) -> None:
-        """Verify the data the metrics need (sha256 of the download) before any sampling."""
+        """Verify the data the metrics need (sha256 of the download; the judge LM's files) before
+        any sampling."""
         if "fid_mnist" in self.names or "fid_inception" in self.names:
             from unmask.data.assets import fetch
 
             fetch("mnist")
+        if "gen_ppl" in self.names:
+            from unmask.metrics.lm import check_judge
+
+            check_judge(self.options["gen_ppl"]["model"])
 
     @property
     def per_batch(self) -> list[str]:

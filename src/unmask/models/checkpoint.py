@@ -1,16 +1,23 @@
 """Checkpoints: safetensors weights + a JSON card, loaded by name or path with checks first.
 
 A checkpoint ``NAME`` is ``NAME.safetensors`` + ``NAME.json`` (the card: kind, model config,
-tokenizer, data hash, training recipe, validation metrics, git sha, sha256 of the weights).
+tokenizer, data hash, training recipe, validation metrics, git sha, sha256 and size of the weights).
 Names resolve in ``src/unmask/checkpoints/`` (shipped with the package). Before any compute,
-``load_model`` checks that both files exist, that the weights' sha256 matches the card, and
-that the tensor names and shapes match the config; each failure names the file and the mismatch.
+``load_card`` checks the card against ``CARD_KEYS``: one JSON object (no key twice), every key known,
+the required ones present, each value of its type and range, the ``config`` against its kind's
+``CONFIG_KEYS``, the ``tokenizer`` against ``TOKENIZER_KEYS``; ``load_model`` then checks that the
+weights exist, have the card's size and sha256, and hold the tensors (names and shapes) of the
+config. Each failure is one ``CheckpointError`` naming the file and the key. ``save_checkpoint``
+applies the same checks to the card it writes, so what is saved loads.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from unmask.checks import is_integer, is_number
 from unmask.io import sha256_of
 from unmask.models.classifier import MNISTClassifier
 from unmask.models.transformer import MaskedTransformer
@@ -30,6 +38,162 @@ KINDS = {"denoiser": MaskedTransformer, "vq": VQAutoencoder, "classifier": MNIST
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match what it is used with."""
+
+
+# A check returns what is wrong with a value ("must be ..."), or None.
+Check = Callable[[Any], "str | None"]
+
+
+def integer(minimum: int) -> Check:
+    return lambda v: None if is_integer(v) and v >= minimum else f"must be an integer >= {minimum}"
+
+
+def number(minimum: float, *, strict: bool) -> Check:
+    def check(v: Any) -> str | None:
+        fine = is_number(v) and math.isfinite(v) and (v > minimum if strict else v >= minimum)
+        return None if fine else f"must be a number {'>' if strict else '>='} {minimum}"
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if isinstance(v, str) and v in choices else f"must be one of {', '.join(choices)}"
+
+
+def boolean(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty string"
+
+
+def character(v: Any) -> str | None:
+    return None if isinstance(v, str) and len(v) == 1 else "must be one character"
+
+
+def sha256(v: Any) -> str | None:
+    fine = isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+    return None if fine else "must be a sha256 (64 lowercase hex digits)"
+
+
+def json_object(v: Any) -> str | None:
+    return None if isinstance(v, dict) else "must be a JSON object"
+
+
+def grid(v: Any) -> str | None:
+    fine = isinstance(v, list) and len(v) == 2 and all(is_integer(n) and n >= 1 for n in v)
+    return None if fine else "must be a list of 2 integers >= 1"
+
+
+# Every key a card may hold: (check, required). ``training`` is the recipe as a record (free-form,
+# never read back); the sections named in the comments are checked key by key below.
+CARD_KEYS: dict[str, tuple[Check, bool]] = {
+    "kind": (one_of(*sorted(KINDS)), True),
+    "config": (json_object, True),  # CONFIG_KEYS[kind]
+    "weights_sha256": (sha256, True),
+    "weights_bytes": (integer(0), False),
+    "name": (text, False),
+    "tokenizer": (json_object, False),  # TOKENIZER_KEYS[type]
+    "grid": (grid, False),
+    "data": (json_object, False),  # DATA_KEYS
+    "training": (json_object, False),
+    "metrics": (json_object, False),  # name -> number
+    "git_sha": (text, False),
+    "torch": (text, False),
+}
+# The constructor parameters of each kind (those without a default required).
+CONFIG_KEYS: dict[str, dict[str, tuple[Check, bool]]] = {
+    "denoiser": {
+        "vocab_size": (integer(1), True),
+        "seq_len": (integer(1), True),
+        "width": (integer(1), False),
+        "depth": (integer(1), False),
+        "heads": (integer(1), False),
+        "mlp_ratio": (number(0, strict=True), False),
+        "positions": (one_of("learned", "rotary"), False),
+        "num_classes": (integer(0), False),
+        "time_conditioning": (boolean, False),
+    },
+    "vq": {
+        "codebook_size": (integer(2), False),
+        "code_dim": (integer(1), False),
+        "hidden": (integer(2), False),
+        "commitment": (number(0, strict=False), False),
+    },
+    "classifier": {"features": (integer(1), False)},
+}
+TOKENIZER_KEYS: dict[str, dict[str, tuple[Check, bool]]] = {
+    "vq": {"type": (text, True), "checkpoint": (text, True), "sha256": (sha256, True)},
+    "char": {"type": (text, True), "alphabet": (text, True), "unknown": (character, False)},
+}
+DATA_KEYS: dict[str, tuple[Check, bool]] = {"asset": (text, True), "sha256": (sha256, True)}
+
+
+def check_keys(where: str, node: dict[str, Any], spec: dict[str, tuple[Check, bool]]) -> str | None:
+    """What is wrong with ``node`` under ``spec`` (an unknown key, a missing one, a bad value), the
+    keys named ``<where>.<key>``; None if nothing."""
+    prefix = f"{where}." if where else ""
+    for key in node:
+        if key not in spec:
+            return f"{prefix}{key}: unknown key; allowed: {', '.join(spec)}"
+    for key, (check, required) in spec.items():
+        if key not in node:
+            if required:
+                return f"{prefix}{key}: missing"
+            continue
+        problem = check(node[key])
+        if problem:
+            return f"{prefix}{key}={node[key]!r} {problem}"
+    return None
+
+
+def card_problem(card: Any) -> str | None:
+    """What is wrong with a parsed card (see ``CARD_KEYS``), or None."""
+    if not isinstance(card, dict):
+        found = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(card))
+        return f"must be a JSON object, not {found or 'a number'}"
+    problem = check_keys("", card, CARD_KEYS)
+    if problem:
+        return problem
+    problem = check_keys("config", card["config"], CONFIG_KEYS[card["kind"]])
+    if problem:
+        return problem
+    if "tokenizer" in card:
+        tokenizer = card["tokenizer"]
+        kind = tokenizer.get("type")
+        if "type" not in tokenizer:
+            return "tokenizer.type: missing"
+        if not isinstance(kind, str) or kind not in TOKENIZER_KEYS:
+            return f"tokenizer.type={kind!r} must be one of {', '.join(sorted(TOKENIZER_KEYS))}"
+        problem = check_keys("tokenizer", tokenizer, TOKENIZER_KEYS[kind])
+        if problem:
+            return problem
+    if "data" in card:
+        problem = check_keys("data", card["data"], DATA_KEYS)
+        if problem:
+            return problem
+    for key, value in card.get("metrics", {}).items():
+        if not is_number(value):
+            return f"metrics.{key}={value!r} must be a number"
+    if "grid" in card and "seq_len" in card["config"]:
+        cells, length = math.prod(card["grid"]), card["config"]["seq_len"]
+        if cells != length:
+            return f"grid={card['grid']} has {cells} cells, but config.seq_len={length}"
+    return None
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
 
 
 def available() -> list[str]:
@@ -52,21 +216,24 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def load_card(name_or_path: str | os.PathLike) -> dict[str, Any]:
+def load_card(name_or_path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
+    """The checked card of a checkpoint (``CARD_KEYS``); with ``kind``, a card of another kind is
+    refused before its config is read."""
     _, card_path = resolve(name_or_path)
     if not card_path.exists():
         raise CheckpointError(f"checkpoint card {card_path} does not exist")
     try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as err:
+        card = json.loads(card_path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as err:
+        raise CheckpointError(f"checkpoint card {card_path}: key {err.args[0]!r} appears twice") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"checkpoint card {card_path} is not valid JSON: {err}") from None
-    for key in ("kind", "config", "weights_sha256"):
-        if key not in card:
-            raise CheckpointError(f"checkpoint card {card_path} has no {key!r}")
-    if card["kind"] not in KINDS:
-        raise CheckpointError(
-            f"checkpoint card {card_path}: kind {card['kind']!r} is not one of {sorted(KINDS)}"
-        )
+    found = card.get("kind") if isinstance(card, dict) else None
+    if kind is not None and isinstance(found, str) and found in KINDS and found != kind:
+        raise CheckpointError(f"checkpoint card {card_path} is a {found!r}, not a {kind}")
+    problem = card_problem(card)
+    if problem:
+        raise CheckpointError(f"checkpoint card {card_path}: {problem}")
     return card
 
 
@@ -79,6 +246,10 @@ def save_checkpoint(model: nn.Module, card: dict[str, Any], stem: str | os.PathL
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(tmp_weights))
     card = dict(card, weights_sha256=sha256_of(tmp_weights), weights_bytes=tmp_weights.stat().st_size)
+    problem = card_problem(card)
+    if problem:
+        tmp_weights.unlink()
+        raise CheckpointError(f"checkpoint card for {stem}: {problem}; nothing was written")
     tmp_card = stem.with_name(stem.name + ".json.tmp")
     tmp_card.write_text(json.dumps(card, indent=2))
     os.replace(tmp_weights, weights)
@@ -86,21 +257,31 @@ def save_checkpoint(model: nn.Module, card: dict[str, Any], stem: str | os.PathL
     return weights
 
 
-def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """The model of a checkpoint in eval mode, after checking hash, names and shapes."""
+def load_model(
+    name_or_path: str | os.PathLike, device: str | torch.device = "cpu", kind: str | None = None
+) -> nn.Module:
+    """The model of a checkpoint in eval mode, after checking card, size, hash, names and shapes
+    (``kind``: the kind it must be)."""
     weights, card_path = resolve(name_or_path)
-    card = load_card(name_or_path)
+    card = load_card(name_or_path, kind)
     if not weights.exists():
         raise CheckpointError(f"checkpoint weights {weights} do not exist (card {card_path})")
+    size = weights.stat().st_size
+    if "weights_bytes" in card and size != card["weights_bytes"]:
+        raise CheckpointError(
+            f"{weights} has {size} bytes, but its card {card_path} says weights_bytes={card['weights_bytes']}"
+            " (truncated or replaced?)"
+        )
     digest = sha256_of(weights)
     if digest != card["weights_sha256"]:
         raise CheckpointError(
-            f"{weights}: sha256 {digest} does not match its card ({card['weights_sha256']})"
+            f"{weights}: sha256 {digest} does not match its card {card_path} "
+            f"(weights_sha256={card['weights_sha256']})"
         )
     try:
         model = KINDS[card["kind"]](**card["config"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint card {card_path}: bad config ({err})") from None
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint card {card_path}: config: {err}") from None
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as err:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from unmask.data.shakespeare import CharTokenizer
-from unmask.models.checkpoint import CheckpointError, load_card, load_model
+from unmask.models.checkpoint import CheckpointError, load_card, load_model, resolve
 
 
 class _Wrapped:
@@ -75,26 +75,40 @@ class TextDenoiser(_Wrapped):
 
 
 def load_denoiser(name: str | os.PathLike, device: str = "cpu"):
-    """A ready ``Denoiser`` for checkpoint ``name`` (shipped name or path)."""
-    card = load_card(name)
-    if card["kind"] != "denoiser":
-        raise CheckpointError(f"checkpoint {name!r} is a {card['kind']!r}, not a denoiser")
-    net = load_model(name, device)
-    tokenizer = card.get("tokenizer", {})
-    if tokenizer.get("type") == "vq":
-        vq = load_model(tokenizer["checkpoint"], device)
-        if load_card(tokenizer["checkpoint"])["weights_sha256"] != tokenizer.get("sha256"):
+    """A ready ``Denoiser`` for checkpoint ``name`` (shipped name or path). Its card must be a
+    denoiser's with a tokenizer; a VQ tokenizer must be the checkpoint it names, with the sha256
+    the card records (compared before the tokenizer's weights are read)."""
+    _, card_path = resolve(name)
+    card = load_card(name, kind="denoiser")
+    if "tokenizer" not in card:
+        raise CheckpointError(
+            f"checkpoint card {card_path}: tokenizer: missing (a denoiser needs one to decode)"
+        )
+    tokenizer = card["tokenizer"]
+    if tokenizer["type"] == "vq":
+        if load_card(tokenizer["checkpoint"], kind="vq")["weights_sha256"] != tokenizer["sha256"]:
             raise CheckpointError(
-                f"checkpoint {name!r} was trained with a different {tokenizer['checkpoint']!r}"
+                f"checkpoint {name!r} was trained with a different {tokenizer['checkpoint']!r} "
+                f"(tokenizer.sha256 in {card_path})"
             )
+        net, vq = (
+            load_model(name, device, kind="denoiser"),
+            load_model(tokenizer["checkpoint"], device, kind="vq"),
+        )
         if vq.codebook_size != net.vocab_size:
             raise CheckpointError(
-                f"{name!r}: vocab {net.vocab_size} != tokenizer codebook {vq.codebook_size}"
+                f"checkpoint card {card_path}: config.vocab_size={net.vocab_size}, but tokenizer "
+                f"{tokenizer['checkpoint']!r} has {vq.codebook_size} codes"
             )
         return ImageTokenDenoiser(net, card, vq)
-    if tokenizer.get("type") == "char":
+    try:
         chars = CharTokenizer(tokenizer["alphabet"], tokenizer.get("unknown", "?"))
-        if chars.vocab_size != net.vocab_size:
-            raise CheckpointError(f"{name!r}: vocab {net.vocab_size} != alphabet of {chars.vocab_size}")
-        return TextDenoiser(net, card, chars)
-    raise CheckpointError(f"checkpoint {name!r}: unknown tokenizer {tokenizer!r}")
+    except ValueError as err:
+        raise CheckpointError(f"checkpoint card {card_path}: tokenizer: {err}") from None
+    net = load_model(name, device, kind="denoiser")
+    if chars.vocab_size != net.vocab_size:
+        raise CheckpointError(
+            f"checkpoint card {card_path}: config.vocab_size={net.vocab_size}, but tokenizer.alphabet has "
+            f"{chars.vocab_size} characters"
+        )
+    return TextDenoiser(net, card, chars)
