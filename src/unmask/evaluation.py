@@ -41,8 +41,6 @@ from unmask.rundir import (
     check_run_directory,
     clean_leftovers,
     is_rank_zero,
-    snapshot_files,
-    text_writer,
     write_snapshot,
 )
 from unmask.validation import check_hardware, check_int, check_keys, check_logger, check_memory, check_seed
@@ -354,8 +352,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     outputs = sample_outputs(run.model, run.domain, tokens) if config["save_samples"] else {}
     with Commit(run_dir) as out:
         staged = {name: out.stage(name, write) for name, write in outputs.items()}
-        for name, text in snapshot_files(cfg).items():
-            out.stage(name, text_writer(text))
+        out.stage_snapshot(cfg)
         if config["logger"]:
             from unmask.loggers import log_results
 

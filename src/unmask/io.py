@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 
+def write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented JSON to ``path``, flushed to disk."""
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write ``payload`` as JSON to ``path`` via a temporary file in the same folder + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_json(tmp, payload)
     os.replace(tmp, path)
 
 

@@ -23,7 +23,6 @@ claims more than was done.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from unmask.errors import ConfigError, wants_traceback
-from unmask.io import sha256_of
+from unmask.io import sha256_of, write_json
 
 log = logging.getLogger("unmask.rundir")
 
@@ -84,18 +83,13 @@ def snapshot_files(cfg: Any) -> dict[str, str]:
     return files
 
 
-def text_writer(text: str) -> Callable[[Path], None]:
-    return lambda path: path.write_text(text)
-
-
 def write_snapshot(run_dir: Path, cfg: Any) -> None:
     """The snapshot of a run starting in a folder without a record (with a record present it
     is staged in the ``Commit`` of the new record, instead)."""
     if (Path(run_dir) / RECORD).exists():
         return
     with Commit(run_dir) as out:
-        for name, text in snapshot_files(cfg).items():
-            out.stage(name, text_writer(text))
+        out.stage_snapshot(cfg)
         out.finish()
 
 
@@ -151,6 +145,11 @@ class Commit:
         write(self.staged[name])
         return self.staged[name]
 
+    def stage_snapshot(self, cfg: Any) -> None:
+        """Stage the config snapshot of this run (``snapshot_files``)."""
+        for name, text in snapshot_files(cfg).items():
+            self.stage(name, lambda path, text=text: path.write_text(text))
+
     def finish(self, record: dict[str, Any] | None = None) -> dict[str, str]:
         """Move the staged files into place, then ``record`` (if any) as ``results.json`` with
         their sha256 under ``sha256``; returns the sha256."""
@@ -158,7 +157,7 @@ class Commit:
         old_record = self.run_dir / RECORD
         withdrawn = old_record.with_name(f"{RECORD}{WITHDRAWN}{os.getpid()}")
         if record is not None:
-            self.stage(RECORD, lambda path: write_record(path, record | {"sha256": digests}))
+            self.stage(RECORD, lambda path: write_json(path, record | {"sha256": digests}))
             if old_record.exists():
                 os.replace(old_record, withdrawn)  # until the last move the folder claims nothing
         for name in sorted(self.staged, key=lambda n: n == RECORD):  # the record last
@@ -166,13 +165,6 @@ class Commit:
         self.staged = {}
         withdrawn.unlink(missing_ok=True)
         return digests
-
-
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def is_rank_zero() -> bool:

@@ -122,7 +122,7 @@ def test_a_full_disk_while_writing_the_outputs_keeps_the_old_ones(tmp_path, caps
     def full(path, *args, **kwargs):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(rundir, "write_record", full)
+    monkeypatch.setattr(rundir, "write_json", full)
     code, err = run_in_process(evaluate, run, ["num_samples=24", "batch_size=8"], capsys, monkeypatch)
     assert code == 1 and "No space left on device" in err and "results.tmp" in err, err
     after = contents(run)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from unmask.cli.errors import one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
-from unmask.rundir import Commit, snapshot_files, text_writer
+from unmask.rundir import Commit
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ def hydra_main(cfg: DictConfig) -> None:
         result = run_comparison(cfg)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         with Commit(run_dir) as out:
-            for name, text in snapshot_files(cfg).items():
-                out.stage(name, text_writer(text))
+            out.stage_snapshot(cfg)
             out.finish(result)
         print_table(result)
         log.info("wrote %s", run_dir / "results.json")
