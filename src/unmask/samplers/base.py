@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from unmask.checks import check_integer, is_number
+from unmask.samplers.arguments import check_sample_arguments, denoiser_device
 from unmask.samplers.choose import flat_rows, masked_flat_rows
 from unmask.samplers.logits import (
     check_cond,
@@ -81,6 +82,13 @@ class SampleOutput:
 
 
 class Sampler(Protocol):
+    """What every sampler offers: ``sample`` draws ``batch_size`` sequences from ``denoiser``.
+
+    Its arguments are checked once, first, by ``arguments.check_sample_arguments`` (which states
+    the rules). The denoiser only ever sees copies of the working tokens, so one that writes into
+    its input changes neither the run nor the tokens given in ``init`` (which is copied too).
+    """
+
     def sample(
         self,
         denoiser: Denoiser,
@@ -93,43 +101,28 @@ class Sampler(Protocol):
     ) -> SampleOutput: ...
 
 
-def denoiser_device(denoiser: Denoiser) -> torch.device:
-    """The device of a denoiser: its ``device`` attribute, its first parameter, or the CPU."""
-    device = getattr(denoiser, "device", None)
-    if device is not None:
-        return torch.device(device)
-    parameters = getattr(denoiser, "parameters", None)
-    if callable(parameters):
-        for p in parameters():
-            return p.device
-    return torch.device("cpu")
-
-
 def initial_tokens(denoiser: Denoiser, batch_size: int, init: torch.Tensor | None) -> torch.Tensor:
-    """All-mask ``[B, L]`` tokens, or a validated copy of ``init`` (mask id where to generate)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be >= 1")
-    length, vocab = denoiser.seq_len, denoiser.vocab_size
+    """All-mask ``[B, L]`` tokens on the denoiser's device, or a copy of ``init`` there (mask id where
+    to generate), from arguments ``check_sample_arguments`` has checked."""
     device = denoiser_device(denoiser)
     if init is None:
-        return torch.full((batch_size, length), vocab, dtype=torch.long, device=device)
-    if init.shape != (batch_size, length):
-        raise ValueError(
-            f"init has shape {tuple(init.shape)}; expected (batch_size, seq_len) = ({batch_size}, {length})"
+        return torch.full(
+            (batch_size, denoiser.seq_len), denoiser.vocab_size, dtype=torch.long, device=device
         )
-    if init.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"init must be an integer tensor, got {init.dtype}")
-    if ((init < 0) | (init > vocab)).any():
-        raise ValueError(f"init holds ids outside 0..{vocab} (mask id = vocab_size = {vocab})")
-    return init.to(device=device, dtype=torch.long).clone()
+    return init.to(device=device, dtype=torch.long, copy=True)
 
 
-def check_logits(logits: Any, expected: tuple[int, ...], where: str) -> torch.Tensor:
-    """Return ``logits`` if it is a floating tensor of shape ``expected``; else a ``ValueError``
-    saying what returned it and when (``where``, e.g. "denoiser ... at step 3")."""
+def check_logits(logits: Any, expected: tuple[int, ...], device: torch.device, where: str) -> torch.Tensor:
+    """Return ``logits`` if it is a floating tensor of shape ``expected`` on ``device`` (the tokens');
+    else a ``ValueError`` saying what returned it and when (``where``, e.g. "denoiser ... at step 3")."""
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"{where.replace('...', f'returned logits of shape {got}')}; expected {expected}")
+    if logits.device != device:
+        raise ValueError(
+            f"{where.replace('...', f'returned logits on {logits.device}')}; "
+            f"expected the tokens' device {device}"
+        )
     if not logits.is_floating_point():
         raise ValueError(
             f"{where.replace('...', f'returned {logits.dtype} logits')}; expected floating point"
@@ -138,9 +131,12 @@ def check_logits(logits: Any, expected: tuple[int, ...], where: str) -> torch.Te
 
 
 def call_denoiser(denoiser: Denoiser, tokens: torch.Tensor, cond: Any, step: int) -> torch.Tensor:
-    """Call the denoiser and check the shape of what it returns (naming the step if wrong)."""
+    """Call the denoiser on a copy of ``tokens`` (one that writes into its input cannot change the
+    run) and check what it returns (naming the step if wrong)."""
     expected = (*tokens.shape, denoiser.vocab_size)
-    return check_logits(denoiser(tokens, cond), expected, f"denoiser ... at step {step}")
+    return check_logits(
+        denoiser(tokens.clone(), cond), expected, tokens.device, f"denoiser ... at step {step}"
+    )
 
 
 def non_finite_error(err: NonFiniteLogitsError, length: int, step: int) -> ValueError:
@@ -190,9 +186,10 @@ class Trajectory:
 
     ``masked`` holds the positions the running sampler still has to reveal (inside ``region``,
     only those of the current block; the others keep the mask id, so the denoiser sees them
-    masked). Every denoiser call goes through ``predict``, ``encode`` or ``refresh``, which count
-    ``nfe`` and ``cost`` and apply the sampler's logits options (``options``: classifier-free
-    guidance, top-k, top-p; see ``logits.py``), so every rule sees the same transformed logits.
+    masked). Every denoiser call goes through ``predict``, ``encode`` or ``refresh``, which pass the
+    denoiser a copy of ``tokens``, count ``nfe`` and ``cost`` and apply the sampler's logits options
+    (``options``: classifier-free guidance, top-k, top-p; see ``logits.py``), so every rule sees the
+    same transformed logits.
     With guidance, the class ids come from ``cond`` (validated here) and each call runs the
     denoiser once on the doubled batch (conditional rows, then null-label rows): it counts 2.
     """
@@ -273,9 +270,10 @@ class Trajectory:
 
     def encode(self, denoiser: PartialDenoiser, cond: Any, step: int) -> tuple[torch.Tensor, Any]:
         """A full forward that also returns the K/V cache; counted like ``predict``."""
-        tokens = self.tokens if self.labels is None else torch.cat([self.tokens, self.tokens])
+        tokens = self.tokens.clone() if self.labels is None else torch.cat([self.tokens, self.tokens])
+        expected = (*tokens.shape, self.vocab_size)
         logits, cache = denoiser.encode(tokens, cond if self.labels is None else self.labels)
-        check_logits(logits, (*tokens.shape, self.vocab_size), f"denoiser.encode ... at step {step}")
+        check_logits(logits, expected, self.device, f"denoiser.encode ... at step {step}")
         if self.labels is not None:
             logits = self._guide(logits)
         self.nfe += self.calls_per_forward
@@ -287,12 +285,12 @@ class Trajectory:
     ) -> torch.Tensor:
         """Predictions at ``rows`` ``[B, q]`` from a partial forward, costing ``q / L`` per evaluation."""
         if self.labels is None:
-            fresh = denoiser.refresh(self.tokens, rows, cache, cond)
+            fresh = denoiser.refresh(self.tokens.clone(), rows, cache, cond)
         else:
             tokens, rows2 = torch.cat([self.tokens, self.tokens]), torch.cat([rows, rows])
             fresh = denoiser.refresh(tokens, rows2, cache, self.labels)
         expected = (self.batch_size * self.calls_per_forward, rows.shape[1], self.vocab_size)
-        check_logits(fresh, expected, f"denoiser.refresh ... at step {step}, substep {substep}")
+        check_logits(fresh, expected, self.device, f"denoiser.refresh ... at step {step}, substep {substep}")
         if self.labels is not None:
             fresh = self._guide(fresh)
         self.cost += self.calls_per_forward * rows.shape[1] / self.length
@@ -363,9 +361,9 @@ class SamplerBase:
     ``logits.py``: ``cfg_scale`` (classifier-free guidance, 0 = off), ``cfg_ramp`` (``constant`` or
     ``linear`` in the row's progress), ``top_k`` and ``top_p`` (None = off).
 
-    ``sample`` checks the denoiser, builds a ``Trajectory`` and runs ``generate`` on it, which
-    reveals every position ``run.masked`` holds; block-wise generation (``semi_ar``) calls
-    ``generate`` once per block on one shared trajectory.
+    ``sample`` checks its arguments and the denoiser, builds a ``Trajectory`` and runs ``generate``
+    on it, which reveals every position ``run.masked`` holds; block-wise generation (``semi_ar``)
+    calls ``generate`` once per block on one shared trajectory.
     """
 
     temperature: float = 1.0
@@ -410,6 +408,7 @@ class SamplerBase:
         init: torch.Tensor | None = None,
         trace: bool = False,
     ) -> SampleOutput:
+        check_sample_arguments(denoiser, batch_size, generator, cond, init, trace)
         sampler = self.for_denoiser(denoiser)
         sampler.check_denoiser(denoiser)
         run = Trajectory(denoiser, batch_size, init, trace, options=sampler, cond=cond)

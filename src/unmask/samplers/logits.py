@@ -66,12 +66,28 @@ def check_cond(cfg_scale: float, denoiser: Any, cond: Any, batch_size: int) -> t
     classes = denoiser.num_classes
     if cond is None:
         raise ValueError(f"cfg_scale={cfg_scale!r} needs cond: class ids [batch_size] in 0..{classes - 1}")
-    labels = torch.as_tensor(cond)
+    return class_ids(cond, classes, batch_size, f" for cfg_scale={cfg_scale!r}")
+
+
+def class_ids(cond: Any, classes: int, batch_size: int, context: str) -> torch.Tensor:
+    """``cond`` as long class ids ``[batch_size]`` in ``0..classes`` (one id is every row's); else an
+    error starting with ``cond`` and ``context`` (what needs the ids)."""
+    try:
+        labels = torch.as_tensor(cond)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"cond{context} must be integer class ids of shape ({batch_size},), got {type(cond).__name__}"
+        ) from None
     if labels.dim() == 0:
         labels = labels.expand(batch_size)
-    if labels.shape != (batch_size,) or labels.is_floating_point() or labels.is_complex():
+    if (
+        labels.shape != (batch_size,)
+        or labels.is_floating_point()
+        or labels.is_complex()
+        or labels.dtype == torch.bool
+    ):
         raise ValueError(
-            f"cond for cfg_scale={cfg_scale!r} must be integer class ids of shape ({batch_size},), "
+            f"cond{context} must be integer class ids of shape ({batch_size},), "
             f"got {labels.dtype} of shape {tuple(labels.shape)}"
         )
     if ((labels < 0) | (labels > classes)).any():

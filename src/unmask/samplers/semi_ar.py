@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from unmask.checks import check_integer
+from unmask.samplers.arguments import check_sample_arguments
 from unmask.samplers.base import Denoiser, SampleOutput, StepSampler, Trajectory
 from unmask.samplers.catalog import build_base
 
@@ -125,6 +126,7 @@ class SemiAutoregressiveSampler:
         init: torch.Tensor | None = None,
         trace: bool = False,
     ) -> SampleOutput:
+        check_sample_arguments(denoiser, batch_size, generator, cond, init, trace)
         run = Trajectory(denoiser, batch_size, init, trace, options=self.inner, cond=cond)
         block_of, blocks, inner = self.checked_plan(denoiser, run.masked)
         inner = inner.for_denoiser(denoiser)
