@@ -287,7 +287,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         read_shards,
         write_manifest,
     )
-    from unmask.lightning.trainer import build_trainer
+    from unmask.lightning.trainer import build_trainer, interrupts_raised
 
     callbacks = [built(f"callbacks.{k}", v) for k, v in (cfg.get("callbacks") or {}).items() if v]
     trainer = build_trainer(config["hardware"], callbacks=callbacks, **FIXED_TRAINER)
@@ -317,7 +317,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         config["class_label"],
     )
     start = time.perf_counter()
-    trainer.predict(module, datamodule=BatchIndexData(count), return_predictions=False)
+    with interrupts_raised(trainer):
+        trainer.predict(module, datamodule=BatchIndexData(count), return_predictions=False)
     trainer.strategy.barrier()
     if not trainer.is_global_zero:
         return None

@@ -187,6 +187,32 @@ def check_memory(
         )
 
 
+def check_training_memory(
+    trained: int, held: int, batch_size: int, seq_len: int, logits_width: int, accelerator: str = "cpu"
+) -> None:
+    """Refuse a training run whose memory floor exceeds what is free: the ``trained`` parameters
+    four times over (weights, gradients and Adam's two moments, float32), the ``held`` ones (an
+    EMA copy) once, and one batch's logits with their
+    gradient (float32 ``[B, L, V]`` twice; ``logits_width`` 0 for a network without token logits),
+    on the GPU for ``gpu``. A floor, like ``check_memory``'s: activations come on top."""
+    weights = 4 * 4 * trained + 4 * held
+    logits = 2 * 4 * batch_size * seq_len * logits_width
+    need = weights + logits
+    free = available_memory()
+    where = "memory"
+    if accelerator == "gpu":
+        import torch
+
+        free, where = (torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None), "GPU memory"
+    if free is not None and need > free:
+        key = f"batch_size={batch_size}" if logits > weights else f"net ({trained:,} parameters)"
+        raise ConfigError(
+            f"{key}: training needs at least {gib(need)} of {where} ({gib(weights)} for the weights, "
+            f"their gradients and Adam's moments, {gib(logits)} for a batch's logits and their gradient) "
+            f"but {gib(free)} is free here"
+        )
+
+
 def check_number(key: str, value: Any, *, positive: bool = True) -> None:
     if not is_number(value) or (positive and not value > 0):
         raise ConfigError(f"{key}={value!r} must be a {'positive ' if positive else ''}number")

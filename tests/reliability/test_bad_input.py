@@ -404,6 +404,8 @@ TRAIN_CASES = [
     (["hardware=gpu"], "no GPU is visible"),
     (["net.vocab_size=10"], "net.vocab_size=10 but the character vocabulary has 84"),
     (["pretrain=mnist", "tokenizer=no_such_vq"], "no_such_vq"),
+    (["batch_size=100000000"], "batch_size=100000000: training needs at least"),
+    (["net.width=100000"], "net (480,"),
 ]
 
 

@@ -319,3 +319,19 @@ def test_figures_refuse_an_output_folder_that_is_a_file(tmp_path, capsys):
     out.write_text("a file")
     assert figures.main(["quickstart", str(tmp_path), "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == f"unmask-figures: error: --out={out} is a file: pick a folder"
+
+
+def test_ctrl_c_inside_lightnings_loop_is_one_line_with_status_130(tmp_path, capsys, monkeypatch):
+    """Lightning answers an interrupt in ``predict`` with ``sys.exit(1)``; it is reported as Ctrl-C."""
+    from unmask.lightning.eval_module import SamplingEvaluator
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SamplingEvaluator, "predict_step", interrupted)
+    code, err = run_in_process(evaluate, tmp_path / "run", SMALL, capsys, monkeypatch)
+    assert code == 130, err
+    assert err.strip().splitlines() == [
+        "unmask-eval: interrupted; no result was written for the unfinished run"
+    ]
+    assert not (tmp_path / "run" / "results.json").exists()

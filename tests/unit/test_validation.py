@@ -55,3 +55,20 @@ print("lightning" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout.splitlines() == ["sampler: steps=0 must be an integer >= 1", "False"], out.stderr
+
+
+def test_training_memory_floor_is_weights_four_times_an_ema_once_and_the_logits_twice(monkeypatch):
+    """The floor, in bytes counted by hand: 16 per trained parameter, 4 per held (EMA) one and
+    8 per logit of a batch; a request one byte over what is free is refused naming the larger part."""
+    import unmask.validation as validation
+    from unmask.errors import ConfigError
+
+    trained, held, batch, length, width = 1000, 1000, 4, 8, 10
+    floor = 16 * trained + 4 * held + 8 * batch * length * width  # 22560 bytes
+    monkeypatch.setattr(validation, "available_memory", lambda: floor)
+    validation.check_training_memory(trained, held, batch, length, width)
+    monkeypatch.setattr(validation, "available_memory", lambda: floor - 1)
+    with pytest.raises(ConfigError, match=r"^net \(1,000 parameters\): training needs"):
+        validation.check_training_memory(trained, held, batch, length, width)
+    with pytest.raises(ConfigError, match=r"^batch_size=400: training needs"):
+        validation.check_training_memory(trained, held, 400, length, width)

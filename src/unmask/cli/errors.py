@@ -5,7 +5,8 @@ the full traceback in the run's log file (``HYDRA_FULL_ERROR=1`` re-raises inste
 - a known runtime failure (a missing or corrupt checkpoint or data file, a denoiser returning
   NaN or the wrong shape at some step, an unwritable directory) -> status 1;
 - anything else -> status 1, with the exception's type in the line;
-- Ctrl-C (``KeyboardInterrupt``) -> status 130 (during Lightning's loop, Lightning's own 1).
+- Ctrl-C (``KeyboardInterrupt``) -> status 130, also inside Lightning's loops
+  (``lightning.trainer.interrupts_raised``).
 Nothing that claims success (``results.json``, a shipped checkpoint) is written on any of them.
 """
 

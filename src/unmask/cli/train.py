@@ -29,10 +29,18 @@ from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
 from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
-from unmask.lightning.trainer import build_trainer
+from unmask.lightning.trainer import build_trainer, interrupts_raised
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
 from unmask.rundir import clean_leftovers, is_rank_zero, write_snapshot
-from unmask.validation import check_choice, check_hardware, check_int, check_keys, check_number, check_seed
+from unmask.validation import (
+    check_choice,
+    check_hardware,
+    check_int,
+    check_keys,
+    check_number,
+    check_seed,
+    check_training_memory,
+)
 
 log = logging.getLogger(__name__)
 DATASETS = ("shakespeare", "mnist_images", "mnist_tokens", "mnist_labeled")
@@ -164,6 +172,20 @@ def build_module(cfg: DictConfig) -> L.LightningModule:
     raise ValueError(f"task={cfg.task!r} must be 'vq', 'denoiser' or 'classifier'")
 
 
+def check_memory_floor(cfg: DictConfig) -> None:
+    """``check_training_memory`` for the network ``cfg`` builds, counted on the meta device (no
+    memory): a network or batch too large for this machine is refused before it is built."""
+    with torch.device("meta"):
+        module = build_module(cfg)
+    trained = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    held = sum(p.numel() for p in module.parameters() if not p.requires_grad)  # an EMA copy
+    hardware = OmegaConf.to_container(cfg.hardware, resolve=True)
+    logits = (cfg.net.vocab_size, cfg.net.seq_len) if cfg.task == "denoiser" else (0, 0)
+    check_training_memory(
+        trained, held, cfg.batch_size, logits[1], logits[0], hardware.get("accelerator", "cpu")
+    )
+
+
 class TrainingDivergedError(RuntimeError):
     """The trained network or its validation metrics are not finite: nothing is saved."""
 
@@ -180,6 +202,7 @@ def check_finite(net: torch.nn.Module, metrics: dict[str, float]) -> None:
 
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     check_train_config(cfg)
+    check_memory_floor(cfg)
     L.seed_everything(cfg.seed, workers=True)
     try:
         train_loader, val_loader, fields = build_data(cfg)  # data and tokenizer checks first
@@ -203,7 +226,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         enable_model_summary=False,
     )
     start = time.time()
-    with ranks_fail_together(trainer):
+    with ranks_fail_together(trainer), interrupts_raised(trainer):
         trainer.fit(module, train_loader, val_loader)
         seconds = time.time() - start
         metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -25,3 +27,18 @@ def build_trainer(hardware: dict[str, Any], **fixed: Any):
     if SLURMEnvironment.detect():
         fixed = {"plugins": [SLURMEnvironment(auto_requeue=False)], **fixed}
     return instantiate(kwargs, **fixed)
+
+
+@contextmanager
+def interrupts_raised(trainer: Any) -> Iterator[None]:
+    """Ctrl-C inside ``trainer.fit`` / ``predict`` / ``validate`` raises ``KeyboardInterrupt``.
+
+    Lightning catches the interrupt inside its loops, shuts down and calls ``sys.exit(1)``;
+    after that (the trainer marked interrupted) the exit is turned back into the interrupt, so the
+    entry point reports it like any other Ctrl-C (one line, status 130)."""
+    try:
+        yield
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
