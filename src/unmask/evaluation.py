@@ -71,6 +71,7 @@ class PreparedRun:
     domain: str
     suite: MetricSuite
     variant: str
+    conditioning: Any = None  # the dataset's, prepared (unmask.data.conditioning), or None
 
 
 def built(section: str, node: Any, **kwargs: Any) -> Any:
@@ -164,6 +165,7 @@ def prepare(cfg: DictConfig) -> PreparedRun:
     dataset = built("dataset", cfg.dataset)
     try:
         dataset.check(model)
+        conditioning = dataset.prepared_conditioning(model)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     config["sampler"] = sampler_config(config, model, dataset)
@@ -175,6 +177,8 @@ def prepare(cfg: DictConfig) -> PreparedRun:
             f"sampler incompatible with model (L={model.seq_len}, V={model.vocab_size}): {err}"
         ) from None
     check_class_label(config.get("class_label"), model, getattr(sampler, "cfg_scale", 0.0))
+    if conditioning is not None and conditioning.kind == "prompts" and config.get("class_label") is not None:
+        raise ConfigError(f"class_label={config['class_label']!r}: a prompt dataset's cond is its prompts")
     domain = domain_of(model)
     requested = dict(config["metrics"] or {})
     if "names" not in requested:
@@ -189,7 +193,7 @@ def prepare(cfg: DictConfig) -> PreparedRun:
         raise ConfigError(first_line(err)) from None
     variant = config.get("variant") or preset_name("sampler") or config["sampler"].get("name", "sampler")
     config["variant"] = variant
-    return PreparedRun(config, model, dataset, sampler, domain, suite, variant)
+    return PreparedRun(config, model, dataset, sampler, domain, suite, variant, conditioning)
 
 
 def check_class_label(label: Any, model: Any, cfg_scale: float) -> None:
@@ -205,12 +209,15 @@ def check_class_label(label: Any, model: Any, cfg_scale: float) -> None:
         raise ConfigError(f"sampler.cfg_scale={cfg_scale} needs class_label=<class id> or class_label=cycle")
 
 
-def run_key(config: dict[str, Any], model: Any = None) -> str:
+def run_key(config: dict[str, Any], model: Any = None, conditioning: Any = None) -> str:
     """sha256 of what decides the samples of batch b: model config and the model's
     ``fingerprint`` (a checkpoint's weights sha256: retrained weights at the same path are another
-    run), resolved sampler, seed, batch size and class labels."""
+    run), resolved sampler, seed, batch size, class labels and the conditioning's fingerprint
+    (the prompt ids or given tokens: an edited prompt file is another run)."""
     identity = {key: config[key] for key in ("model", "sampler", "seed", "batch_size", "class_label")}
     identity["fingerprint"] = getattr(model, "fingerprint", None)
+    if conditioning is not None:
+        identity["conditioning"] = conditioning.fingerprint
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -260,15 +267,28 @@ def versions() -> dict[str, str]:
     }
 
 
-def sample_outputs(model: Any, domain: str, tokens: torch.Tensor) -> dict[str, Any]:
+def sample_outputs(
+    model: Any,
+    domain: str,
+    tokens: torch.Tensor,
+    conditioning: Any = None,
+    source_index: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """The sample files of a run, each as a function writing it at a given path:
     ``samples.pt``, plus the first 64 decoded images as ``samples.png`` (any image size the
-    model's ``decode`` gives) or every decoded text in ``samples.jsonl``."""
+    model's ``decode`` gives) or every decoded text in ``samples.jsonl`` (with a conditioning,
+    each record keeps its prompt or source row: ``conditioning.decoded``)."""
     outputs: dict[str, Any] = {"samples.pt": lambda path: torch.save(tokens, path)}
+    if source_index is not None:
+        outputs["sources.pt"] = lambda path: torch.save(source_index, path)
     if domain == "image":
         outputs["samples.png"] = lambda path: save_image_grid(model.decode(tokens[:64]), path)
     if domain == "text":
-        lines = [json.dumps({"index": i, "text": t}) for i, t in enumerate(model.decode(tokens))]
+        if conditioning is None:
+            records = [{"index": i, "text": t} for i, t in enumerate(model.decode(tokens))]
+        else:
+            records = conditioning.decoded(tokens, source_index)
+        lines = [json.dumps(record) for record in records]
         outputs["samples.jsonl"] = lambda path: path.write_text("\n".join(lines) + "\n")
     return outputs
 
@@ -295,7 +315,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     check_run_directory(run_dir)
     shard_dir = run_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    key = run_key(config, run.model)
+    key = run_key(config, run.model, run.conditioning)
     conflicts = conflicting_shards(shard_dir, key)
     if conflicts:
         raise ConfigError(
@@ -315,9 +335,10 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         run.suite,
         key,
         config["class_label"],
+        run.conditioning,
     )
     start = time.perf_counter()
-    with interrupts_raised(trainer):
+    with interrupts_raised():
         trainer.predict(module, datamodule=BatchIndexData(count), return_predictions=False)
     trainer.strategy.barrier()
     if not trainer.is_global_zero:
@@ -326,6 +347,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
     shards = read_shards(shard_dir, count, key)
     write_manifest(shard_dir, count, key)
     tokens = torch.cat([s["tokens"] for s in shards])
+    source_index = torch.cat([s["source_index"] for s in shards]) if run.conditioning is not None else None
     metric_start = time.perf_counter()
     metrics = run.suite.reduce(run.model, tokens, gather_features(run.suite, run.model, shards))
     metric_seconds = time.perf_counter() - metric_start + sum(s.get("metric_seconds", 0.0) for s in shards)
@@ -338,6 +360,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         "metrics": metrics,
         "cost": cost_summary(shards, wall, metric_seconds),
         "num_samples": int(tokens.shape[0]),
+        "conditioning": None if run.conditioning is None else run.conditioning.record(int(tokens.shape[0])),
         "run_key": key,
         "hardware": {
             "accelerator": config["hardware"]["accelerator"],
@@ -350,7 +373,9 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         "git_sha": git_sha(),
         "start_time": started,
     }
-    outputs = sample_outputs(run.model, run.domain, tokens) if config["save_samples"] else {}
+    outputs = {}
+    if config["save_samples"]:
+        outputs = sample_outputs(run.model, run.domain, tokens, run.conditioning, source_index)
     with Commit(run_dir) as out:
         staged = {name: out.stage(name, write) for name, write in outputs.items()}
         out.stage_snapshot(cfg)

@@ -226,7 +226,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         enable_model_summary=False,
     )
     start = time.time()
-    with ranks_fail_together(trainer), interrupts_raised(trainer):
+    with ranks_fail_together(trainer), interrupts_raised():
         trainer.fit(module, train_loader, val_loader)
         seconds = time.time() - start
         metrics = {k: float(v) for k, v in trainer.validate(module, val_loader, verbose=False)[0].items()}

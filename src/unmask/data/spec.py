@@ -29,7 +29,11 @@ class DatasetSpec:
     ``block_length``: the blocks of ``semi_ar`` (``None`` = one block). ``llada_block_length``:
     the blocks of the LLaDA variants (LLaDA needs the steps to be a multiple of the blocks, so an
     image row of 7 does not fit budgets of 4, 8, 16). ``samples``: ``{scale: {num_samples,
-    batch_size}}``."""
+    batch_size}}``. ``path``: the data file the conditioning reads (a JSONL of prompts, a token
+    array). ``conditioning``: where the samples' conditioning comes from
+    (``unmask.data.conditioning``: ``PromptFile``, ``Infill``; ``None`` = unconditional).
+    ``class_label``: the default of the run's ``class_label`` (``cycle``, a class id or
+    ``None``) for a class-conditional model."""
 
     name: str
     grid: tuple[int, int] | None = None
@@ -38,6 +42,9 @@ class DatasetSpec:
     llada_block_length: int | None = None
     reference: str | None = None
     samples: dict[str, dict[str, int]] = field(default_factory=dict)
+    path: str | None = None
+    conditioning: Any = None
+    class_label: int | str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -56,6 +63,13 @@ class DatasetSpec:
                 check_integer(f"dataset.{key}", getattr(self, key))
         if self.reference not in REFERENCES:
             raise ValueError(f"dataset.reference={self.reference!r} must be null or mnist")
+        if self.conditioning is not None and not callable(getattr(self.conditioning, "prepare", None)):
+            raise ValueError(
+                f"dataset.conditioning={self.conditioning!r} must be null or a conditioning config "
+                "(_target_: unmask.data.conditioning.PromptFile or unmask.data.conditioning.Infill)"
+            )
+        if self.path is not None and not isinstance(self.path, str):
+            raise ValueError(f"dataset.path={self.path!r} must be a file path or null")
         samples = {str(scale): dict(sizes) for scale, sizes in dict(self.samples).items()}
         for scale, sizes in samples.items():
             if set(sizes) != {"num_samples", "batch_size"}:
@@ -84,3 +98,9 @@ class DatasetSpec:
         """The grid the samplers use: the dataset's, else the model's (``None``: 1-D)."""
         model_grid = getattr(model, "grid", None)
         return self.grid or (tuple(model_grid) if model_grid is not None else None)
+
+    def prepared_conditioning(self, model: Any) -> Any:
+        """The conditioning, loaded and checked against ``model`` (``None`` if there is none)."""
+        if self.conditioning is None:
+            return None
+        return self.conditioning.prepare(model, self.path, self.geometry(model))

@@ -189,12 +189,14 @@ class SamplingEvaluator(L.LightningModule):
         metrics: Any | None = None,
         run_key: str = "",
         class_label: int | str | None = None,
+        conditioning: Any = None,
     ):
         super().__init__()
         self.denoiser, self.sampler, self.metrics = denoiser, sampler, metrics
         self.denoiser_modules = torch.nn.ModuleList(modules_of(denoiser))
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.shard_dir, self.run_key, self.class_label = Path(shard_dir), run_key, class_label
+        self.conditioning = conditioning  # unmask.data.conditioning, prepared: cond / init per sample
         self.on_denoiser_call: Any = None
 
     def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -233,16 +235,22 @@ class SamplingEvaluator(L.LightningModule):
         denoiser = self.denoiser
         if self.on_denoiser_call is not None:
             denoiser = observed(self.denoiser, self.on_denoiser_call)
+        size = self.batch_size_of(index)
+        labels, init, sources = self.labels_of(index), None, None
+        if self.conditioning is not None:
+            given = self.conditioning.batch(index * self.batch_size, size)
+            init, sources = given.init, given.source_index
+            labels = labels if given.cond is None else given.cond
         with torch.no_grad():
-            labels = self.labels_of(index)
-            out = self.sampler.sample(denoiser, self.batch_size_of(index), generator=generator, cond=labels)
+            out = self.sampler.sample(denoiser, size, generator=generator, cond=labels, init=init)
         seconds = time.perf_counter() - start
         metric_start = time.perf_counter()
         features = {} if self.metrics is None else self.metrics.batch_features(self.denoiser, out.tokens)
         shard = {
             "batch": index,
             "tokens": out.tokens.cpu(),
-            "labels": labels,
+            "labels": labels if labels is None or torch.is_tensor(labels) else None,
+            "source_index": sources,
             "nfe": out.nfe,
             "cost": out.cost,
             "seconds": seconds,

@@ -30,15 +30,16 @@ def build_trainer(hardware: dict[str, Any], **fixed: Any):
 
 
 @contextmanager
-def interrupts_raised(trainer: Any) -> Iterator[None]:
+def interrupts_raised() -> Iterator[None]:
     """Ctrl-C inside ``trainer.fit`` / ``predict`` / ``validate`` raises ``KeyboardInterrupt``.
 
-    Lightning catches the interrupt inside its loops, shuts down and calls ``sys.exit(1)``;
-    after that (the trainer marked interrupted) the exit is turned back into the interrupt, so the
-    entry point reports it like any other Ctrl-C (one line, status 130)."""
+    Lightning catches the interrupt inside its loops, shuts down and calls ``sys.exit(1)`` while
+    handling it; that exit (one whose context is a ``KeyboardInterrupt``) is turned back into the
+    interrupt, so the entry point reports it like any other Ctrl-C (one line, status 130). Any
+    other exit, such as a SIGTERM's ``SystemExit(143)`` between batches, passes unchanged."""
     try:
         yield
-    except SystemExit:
-        if trainer.interrupted:
+    except SystemExit as exit_:
+        if isinstance(exit_.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None
         raise
