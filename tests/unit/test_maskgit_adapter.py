@@ -15,27 +15,11 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from hydra_cli import run_in_process
+from tiny_maskgit import GRID, HIDDEN, MLP, SIZES, C, K, L, tiny_overrides, write_files
 from unmask.models import fingerprint, maskgit
 from unmask.models.maskgit import MaskGITDenoiser, MaskTransformerNet, VQGANDecoder
 from unmask.samplers import build, peer_samplers, registered_samplers
 from unmask.samplers.budget import budget_key, spend_budget
-
-K, C, GRID, HIDDEN, MLP = 16, 3, (4, 4), 32, 64  # codebook, classes, token grid, widths
-L = GRID[0] * GRID[1]
-SIZES = {"codebook_size": K, "num_classes": C, "grid": GRID, "hidden_dim": HIDDEN, "depth": 1, "heads": 2}
-SIZES["mlp_dim"] = MLP
-DDCONFIG = {
-    "double_z": False,
-    "z_channels": 8,
-    "resolution": 8,
-    "in_channels": 3,
-    "out_ch": 3,
-    "ch": 32,
-    "ch_mult": [1, 2],
-    "num_res_blocks": 1,
-    "attn_resolutions": [4],
-    "dropout": 0.0,
-}
 
 # the port's MaskTransformer names and shapes (Network/transformer.py) for K=16, C=3, 4 x 4 tokens,
 # hidden 32, depth 1, mlp 64: ids = K + 1 (mask) + C + 1 (dropped label) = 21; positions = 16 + 1
@@ -88,40 +72,6 @@ PORT_VQGAN = {
     "decoder.norm_out.weight": [32],
     "decoder.conv_out.weight": [3, 32, 3, 3],
 }
-
-
-def randomised(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(v.shape, generator=g) * 0.3 for k, v in module.state_dict().items()}
-
-
-def write_files(root: Path, seed: int = 0, config: dict | None = None) -> dict[str, Path]:
-    """A tiny transformer checkpoint, VQGAN checkpoint and model.yaml in the real layouts."""
-    root.mkdir(parents=True, exist_ok=True)
-    net = MaskTransformerNet(K, C, L, HIDDEN, 1, 2, MLP)
-    vq = VQGANDecoder(
-        K, 8, {k: v for k, v in DDCONFIG.items() if k not in ("double_z", "in_channels", "dropout")}
-    )
-    paths = {"transformer_path": root / "current.pth", "vqgan_path": root / "last.ckpt"}
-    torch.save(
-        {"iter": 7, "global_epoch": 1, "model_state_dict": randomised(net, seed), "optimizer_state_dict": {}},
-        paths["transformer_path"],
-    )
-    state = randomised(vq, seed + 1)
-    # what decoding does not read: the encoder half, quant_conv, the training loss
-    state |= {
-        "encoder.conv_in.weight": torch.zeros(32, 3, 3, 3),
-        "quant_conv.weight": torch.zeros(8, 8, 1, 1),
-    }
-    state["loss.discriminator.main.0.weight"] = torch.zeros(4, 3, 4, 4)
-    torch.save({"epoch": 3, "global_step": 30, "state_dict": state}, paths["vqgan_path"])
-    params = {"embed_dim": 8, "n_embed": K, "ddconfig": dict(DDCONFIG)}
-    params["lossconfig"] = {"target": "taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator"}
-    payload = config or {
-        "model": {"base_learning_rate": 4.5e-6, "target": "taming.models.vqgan.VQModel", "params": params}
-    }
-    OmegaConf.save(OmegaConf.create(payload), root / "model.yaml")
-    return paths
 
 
 @pytest.fixture(autouse=True)
@@ -492,18 +442,7 @@ def test_unmask_eval_runs_it_through_hydra(files, tmp_path, capsys, monkeypatch)
     from unmask.cli import evaluate
 
     overrides = [
-        "model=maskgit_imagenet",
-        f"model.transformer_path={files['transformer_path']}",
-        f"model.vqgan_path={files['vqgan_path']}",
-        f"model.codebook_size={K}",
-        f"model.num_classes={C}",
-        "model.grid=[4,4]",
-        f"model.hidden_dim={HIDDEN}",
-        "model.depth=1",
-        "model.heads=2",
-        f"model.mlp_dim={MLP}",
-        "dataset.grid=[4,4]",
-        "dataset.block_length=4",
+        *tiny_overrides(files),
         "metrics.names=[]",
         "num_samples=4",
         "batch_size=2",
