@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 # set by ``unmask.cli.errors.one_line_errors`` while it turns Hydra's own errors into one line
 ONE_LINE = "UNMASK_ONE_LINE_ERRORS"
@@ -38,3 +39,14 @@ def log_to_files(message: str, exc_info: bool) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+def exit_status(program: str, action: Callable[[], object], expected: tuple[type[BaseException], ...]) -> int:
+    """Run ``action``; 0, or 2 with ``<program>: error: <message>`` on stderr for an ``expected``
+    error (bad input named in its message)."""
+    try:
+        action()
+    except (ConfigError, *expected) as err:
+        sys.stderr.write(f"{program}: error: {err}\n")
+        return 2
+    return 0

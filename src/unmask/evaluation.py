@@ -123,6 +123,23 @@ def task_overrides() -> list[str]:
         return []
 
 
+def sweep_name() -> str | None:
+    """The sweep of this Hydra multirun job (its sweep folder below ``outputs/sweeps``, ``/`` as
+    ``-``), or ``None`` for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hydra = HydraConfig.get()
+    except ValueError:
+        return None
+    if hydra.mode != RunMode.MULTIRUN:
+        return None
+    parts = Path(hydra.sweep.dir).parts
+    tail = parts[parts.index("sweeps") + 1 :] if "sweeps" in parts else parts[-2:]
+    return "-".join(tail)
+
+
 def preset_name(group: str) -> str | None:
     """The config chosen for ``group`` in this Hydra run (``sampler=hybrid_g25``), if any."""
     from hydra.core.hydra_config import HydraConfig
@@ -380,9 +397,14 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         staged = {name: out.stage(name, write) for name, write in outputs.items()}
         out.stage_snapshot(cfg)
         if config["logger"]:
-            from unmask.loggers import log_results
+            from unmask.loggers import log_results, run_identity
 
-            results |= log_results(built("logger", cfg.logger, save_dir=str(run_dir)), results, staged)
+            identity = run_identity(results, sweep_name(), task_overrides())
+            open_keys = {}
+            if config["logger"].get("_target_") == "unmask.loggers.wandb_logger":
+                open_keys = {k: identity[k] for k in ("name", "group", "tags") if not config["logger"].get(k)}
+            logger = built("logger", cfg.logger, save_dir=str(run_dir), **open_keys)
+            results |= log_results(logger, results, staged, identity["flat"])
         results["end_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
         results["files"] = list(outputs)
         results["sha256"] = out.finish(results)

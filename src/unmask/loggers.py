@@ -31,6 +31,7 @@ def wandb_mode(mode: str | None) -> str:
 def wandb_logger(
     project: str,
     entity: str | None = None,
+    name: str | None = None,
     group: str | None = None,
     tags: list[str] | tuple[str, ...] = (),
     job_type: str = "eval",
@@ -45,6 +46,7 @@ def wandb_logger(
     logger = WandbLogger(
         project=project,
         entity=entity,
+        name=name,
         group=group,
         tags=list(tags),
         job_type=job_type,
@@ -58,6 +60,33 @@ def wandb_logger(
     return logger
 
 
+def run_identity(results: dict[str, Any], sweep: str | None, overrides: list[str]) -> dict[str, Any]:
+    """How a run appears in W&B when the logger config leaves it open: a readable ``name``
+    (``<variant>-T<budget>-<model>-seed<seed>``), ``group`` = its sweep (``sweep``: the sweep
+    folder, ``None`` for a single run), ``tags`` = model, sampler, variant and dataset, and
+    ``flat``: config keys added at the top level, ``variant``, ``budget``, ``seed``,
+    ``num_samples`` and ``swept`` (the keys set on the command line, e.g. ``["sampler.gamma",
+    "budget"]``). W&B shows the nested config by dotted paths (``sampler.gamma``), which is what
+    its grouping and a report's ``Config("sampler.gamma")`` address."""
+    config = results["config"]
+    model_config = config.get("model") or {}
+    model = str(model_config.get("name") or model_config.get("_target_", "model")).rsplit(".", 1)[-1]
+    variant, budget = results.get("variant"), results.get("budget")
+    parts = (str(variant), f"T{budget}" if budget is not None else "", model, f"seed{config['seed']}")
+    sampler = (config.get("sampler") or {}).get("name")
+    dataset = (config.get("dataset") or {}).get("name")
+    tags = [str(t) for t in dict.fromkeys((model, sampler, variant, dataset)) if t]
+    swept = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o]
+    flat = {
+        "variant": variant,
+        "budget": budget,
+        "seed": config["seed"],
+        "num_samples": results["num_samples"],
+    }
+    flat["swept"] = [k for k in swept if not k.startswith("hydra")]
+    return {"name": "-".join(p for p in parts if p), "group": sweep, "tags": tags, "flat": flat}
+
+
 def scalars(results: dict[str, Any]) -> dict[str, float]:
     """The numbers of a results record under their logged names."""
     return {f"eval/{k}": v for k, v in results["metrics"].items()} | {
@@ -65,12 +94,15 @@ def scalars(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def log_results(logger: Any, results: dict[str, Any], files: dict[str, Path]) -> dict[str, Any]:
+def log_results(
+    logger: Any, results: dict[str, Any], files: dict[str, Path], flat: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Log a finished run to ``logger`` with its sample files (``files``: name -> where it is
-    now); returns what the record should say about it (W&B: its mode, run id and directory)."""
+    now) and its config plus the ``flat`` keys (``run_identity``); returns what the record should
+    say about it (W&B: its mode, run id and directory)."""
     from lightning.pytorch.loggers import WandbLogger
 
-    logger.log_hyperparams(results["config"])
+    logger.log_hyperparams(results["config"] | dict(flat or {}))
     logger.log_metrics(scalars(results))
     if not isinstance(logger, WandbLogger):
         logger.save()

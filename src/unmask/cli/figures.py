@@ -67,17 +67,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from unmask.errors import ConfigError
+    from unmask.errors import exit_status
     from unmask.rundir import check_run_directory
 
     args = parse(argv)
-    try:
+
+    def action() -> None:
         check_run_directory(args.out, outputs=(), key="--out")  # before any run or figure
         make(args)
-    except (FigureError, ConfigError) as err:
-        sys.stderr.write(f"unmask-figures: error: {err}\n")
-        return 2
-    return 0
+
+    return exit_status("unmask-figures", action, (FigureError,))
 
 
 def make(args: argparse.Namespace) -> None:
