@@ -121,3 +121,44 @@ def test_issue_examples_run_on_the_transformer_and_on_the_oracles():
         tiny, 5, generator=torch.Generator().manual_seed(0)
     )
     assert (out.tokens < 3).all()
+
+
+def alpha_jax(alpha: float, s: int, total: int) -> float:
+    """google-research/maskgit's annealed choice temperature at step s of total, written out."""
+    return alpha * (1 - (s + 1) / total)
+
+
+@pytest.mark.parametrize("name", ["moment", "hybrid"])
+def test_substeps_follow_the_temperatures_of_plain_t_times_r(name):
+    T, r, alpha = 4, 3, 4.5
+    cached = build(name, steps=T, substeps=r, alpha=alpha, substep_anneal="substep")
+    for t in range(T):
+        for j in range(r):
+            a = alpha_jax(alpha, t * r + j, T * r)
+            expected = 0.0 if a == 0 else 1 / (1 + 1 / a)  # 1 / beta, beta = 1 + 1 / alpha
+            assert cached.substep_token_temperature(t, j) == pytest.approx(expected, abs=1e-15)
+    old = build(name, steps=T, substeps=r, alpha=alpha, substep_anneal="step")
+    assert {old.substep_token_temperature(T - 1, j) for j in range(r)} == {0.0}  # the first release's rule
+
+
+def test_only_the_last_substep_of_the_last_step_is_argmax(monkeypatch):
+    from unmask.samplers import caching
+
+    seen = []
+    real = caching.draw_rows
+    monkeypatch.setattr(caching, "draw_rows", lambda *a, **k: seen.append(k["temperature"]) or real(*a, **k))
+    oracle = ProductMixture.image_like(4, 4, vocab_size=8, components=3)
+    build("moment", steps=4, substeps=4, schedule="linear", substep_anneal="substep").sample(
+        oracle, 2, generator=torch.Generator().manual_seed(0)
+    )
+    assert len(seen) == 16 and seen[-1] == 0.0 and min(seen[:-1]) > 0  # 4 steps x 4 sub-steps of 1 token
+    seen.clear()
+    build("moment", steps=4, substeps=4, schedule="linear", substep_anneal="step").sample(
+        oracle, 2, generator=torch.Generator().manual_seed(0)
+    )
+    assert seen[-4:] == [0.0] * 4  # the old rule: the whole last step by argmax
+
+
+def test_a_bad_substep_anneal_is_named():
+    with pytest.raises(ValueError, match="substep_anneal='sub' must be one of substep, step"):
+        build("moment", steps=4, substeps=2, substep_anneal="sub")

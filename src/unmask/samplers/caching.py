@@ -5,7 +5,8 @@ token, so it can reveal ``S`` in ``r = substeps`` chunks and refresh only the ro
 between:
   1. one full forward (``encode``) gives predictions for every position and every layer's K/V;
   2. the sampler's rule chooses ``S`` from those predictions;
-  3. for chunk ``j = 0 .. r-1``: sample its tokens from the current predictions of its rows;
+  3. for chunk ``j = 0 .. r-1``: sample its tokens from the current predictions of its rows
+     (at the token temperature of sub-step ``j``: ``ChooseThenSample.substep_anneal``);
      unless it is the last chunk, run ``refresh`` on the rows of chunk ``j`` and of the later
      chunks (the just-revealed rows must be recomputed so that the others see their new tokens;
      the K/V of every row outside ``S`` come from the cache), and replace the predictions of the
@@ -62,8 +63,8 @@ def reveal_with_partial_caching(
     chunks = min(sampler.substeps, k_max)
     bounds = chunk_bounds(counts, chunks)
     slot = torch.arange(k_max, device=run.device)[None, :]
-    temperature = sampler.temperature * sampler.token_temperature_at(step)
     for j in range(chunks):
+        temperature = sampler.temperature * sampler.substep_token_temperature(step, j)
         in_chunk = (slot >= bounds[:, j : j + 1]) & (slot < bounds[:, j + 1 : j + 2])
         flat = (batch_index * k_max + slot)[in_chunk]
         try:

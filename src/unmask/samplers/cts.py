@@ -42,6 +42,8 @@ from unmask.samplers.schedules import MASKED_FRACTION
 # (Maskgit-pytorch ``Trainer/vit.py`` and ``Sampler/confidence_sampler.py``:
 # ``alpha * (1 - t / (T - 1))``, ``alpha`` at the first step), ``none`` = constant ``alpha``.
 ANNEAL_RULES = ("jax", "pytorch", "none")
+# The token temperature of partial caching's sub-steps (``ChooseThenSample.substep_anneal``)
+SUBSTEP_ANNEAL = ("substep", "step")
 
 
 def anneal_rule(anneal: bool | str) -> str:
@@ -83,14 +85,25 @@ def moment_beta(alpha_t: float) -> float:
 class ChooseThenSample(StepSampler):
     """Base of the CTS samplers; subclasses define ``position_scores`` (and token temperature).
 
-    ``substeps`` (``r``): partial caching (``caching.py``); 1 = off.
+    ``substeps`` (``r``): partial caching (``caching.py``); 1 = off. ``substep_anneal``: the
+    token temperature of sub-step ``j`` of step ``t``: ``substep`` = the annealed schedule's at
+    position ``t * r + j`` of ``T * r`` steps, so the ``r`` sub-steps follow the temperatures of a
+    plain run of ``T * r`` steps; ``step`` (default, the first release's rule, which the
+    published figures used) = the step's own temperature for every sub-step, so the last step's
+    sub-steps all reveal at its lowest temperature (argmax under MaskGIT's annealing). Samplers
+    without an annealed token temperature are unaffected.
     """
 
     substeps: int = 1
+    substep_anneal: str = "step"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_integer("substeps", self.substeps, note=" (1 = no partial caching)")
+        if self.substep_anneal not in SUBSTEP_ANNEAL:
+            raise ValueError(
+                f"substep_anneal={self.substep_anneal!r} must be one of {', '.join(SUBSTEP_ANNEAL)}"
+            )
 
     def reveal(self, run, denoiser, cond, counts, step, generator):
         if self.substeps == 1:
@@ -103,9 +116,16 @@ class ChooseThenSample(StepSampler):
         """Float64 score of each masked flat row; the best ``k_t`` per sequence are revealed."""
         raise NotImplementedError
 
-    def token_temperature_at(self, step: int) -> float:
-        """Token temperature on top of ``temperature`` (0 = argmax)."""
+    def token_temperature_at(self, step: int, steps: int | None = None) -> float:
+        """Token temperature on top of ``temperature`` (0 = argmax) at ``step`` of ``steps``
+        (default: the sampler's own)."""
         return 1.0
+
+    def substep_token_temperature(self, step: int, substep: int) -> float:
+        """The token temperature of sub-step ``substep`` of ``step`` (``substep_anneal``)."""
+        if self.substep_anneal == "step" or self.substeps == 1:
+            return self.token_temperature_at(step)
+        return self.token_temperature_at(step * self.substeps + substep, self.steps * self.substeps)
 
     def choose(self, logits, masked, counts, step, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(positions, valid)``: the ``counts[b]`` best-scoring masked positions, best first."""
@@ -259,8 +279,8 @@ class MomentSampler(ChooseThenSample):
         if self.token_temperature is not None:
             check_positive("token_temperature", self.token_temperature)
 
-    def beta_at(self, step: int) -> float:
-        return moment_beta(annealed_alpha(self.alpha, self.anneal, step, self.steps))
+    def beta_at(self, step: int, steps: int | None = None) -> float:
+        return moment_beta(annealed_alpha(self.alpha, self.anneal, step, steps or self.steps))
 
     def position_scores(self, logits, rows, step, generator):
         beta = self.beta_at(step)
@@ -270,7 +290,7 @@ class MomentSampler(ChooseThenSample):
             return stats.log_moment
         return stats.log_moment + gumbel64((rows.shape[0],), generator, rows.device)
 
-    def token_temperature_at(self, step: int) -> float:
+    def token_temperature_at(self, step: int, steps: int | None = None) -> float:
         if self.token_temperature is not None:
             return self.token_temperature
-        return 1.0 / self.beta_at(step)
+        return 1.0 / self.beta_at(step, steps)

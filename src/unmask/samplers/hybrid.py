@@ -110,5 +110,5 @@ class HybridSampler(ChooseThenSample):
         order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, : int(counts.max())]
         return positions.gather(1, order), valid.gather(1, order)
 
-    def token_temperature_at(self, step: int) -> float:
-        return self.exploitation_rule().token_temperature_at(step)
+    def token_temperature_at(self, step: int, steps: int | None = None) -> float:
+        return self.exploitation_rule().token_temperature_at(step, steps)
