@@ -1,17 +1,19 @@
 """The paper-scale presets (conf/experiment/paper_mage_imagenet, paper_mdlm_owt, llada_gsm8k_style):
-they compose with their cluster settings, every point of their sweeps prepares a run (what
+they compose with their cluster settings, the points of their sweeps prepare a run (what
 ``unmask-eval`` validates before any compute) on tiny random checkpoints of the same layout, and
-one point runs end to end through the Hydra app on CPU."""
+a point runs end to end through the Hydra app on CPU."""
 
 from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 from hydra_cli import run_in_process
+from text_standins import write_standin
 from tiny_maskgit import tiny_overrides, write_files
 from unmask.config import CONF_DIR
 from unmask.evaluation import prepare
@@ -82,3 +84,65 @@ def test_llada_low_confidence_is_the_llada_peer_greedy_in_the_datasets_blocks():
     )
     assert cfg.sampler.block_length == cfg.dataset.llada_block_length
     assert other.sampler.block_length == other.dataset.llada_block_length
+
+
+def test_paper_mdlm_owt_and_llada_gsm8k_style_hold_their_settings():
+    mdlm, mdlm_points = sweep("paper_mdlm_owt")
+    assert mdlm.model._target_ == "unmask.models.text.MDLMDenoiser" and mdlm.model.seq_len == 1024
+    assert (mdlm.num_samples, mdlm.metrics.names, mdlm.metrics.gen_ppl.max_length) == (1024, "auto", 1024)
+    assert any("sampler=mdlm" in p for p in mdlm_points) and len(mdlm_points) >= 30
+    gsm, gsm_points = sweep("llada_gsm8k_style")
+    assert gsm.model._target_ == "unmask.models.text.LLaDADenoiser"
+    assert (gsm.model.seq_len, gsm.model.chat_template, gsm.budget) == (256, True, 256)
+    assert (gsm.dataset.name, gsm.dataset.llada_block_length, gsm.dataset.conditioning.field) == (
+        "prompts",
+        32,
+        "question",
+    )
+    assert gsm.sampler.remasking == "low_confidence" and gsm.sampler.block_length == 32
+    assert gsm.sampler.temperature == 0 and gsm.num_samples == 1319 and len(gsm_points) == 6
+
+
+def standin_overrides(family: str, root: Path, seq_len: int) -> list[str]:
+    folder = write_standin(root / family, family)
+    out = [f"model.path={folder}", f"model.seq_len={seq_len}", *ON_CPU]
+    if family == "mdlm":
+        out.append(f"model.tokenizer_path={folder.parent / f'{folder.name}_gpt2'}")
+    return out
+
+
+def test_every_point_of_paper_mdlm_owt_prepares_on_a_tiny_mdlm(tmp_path):
+    tiny = standin_overrides("mdlm", tmp_path, 16)
+    _, points = sweep("paper_mdlm_owt")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for point in points:
+            budget = int(point[1].split("=")[1])
+            if budget > 16:  # more calls than the tiny model's 16 positions (the real one has 1024)
+                continue
+            overrides = ["experiment=paper_mdlm_owt", *tiny, "metrics.names=[text_stats]", *point]
+            overrides += ["dataset.block_length=8", "dataset.llada_block_length=8"]  # blocks of the tiny 16
+            run = prepare(compose("eval", overrides=overrides))
+            assert run.domain == "text" and run.config["model"]["seq_len"] == 16, point
+
+
+def test_llada_gsm8k_style_runs_through_unmask_eval_with_a_question_file(tmp_path, capsys, monkeypatch):
+    from unmask.cli import evaluate
+
+    questions = tmp_path / "questions.jsonl"
+    lines = [{"question": "w1 w2 w3", "answer": "w4"}, {"question": "w5", "answer": "w6"}]
+    questions.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    overrides = ["experiment=llada_gsm8k_style", *standin_overrides("llada", tmp_path, 8)]
+    overrides += [
+        f"dataset.path={questions}",
+        "dataset.block_length=4",
+        "dataset.llada_block_length=4",
+        "budget=8",
+    ]
+    overrides += ["num_samples=2", "batch_size=2", "model.chat_template=false"]
+    code, err = run_in_process(evaluate, tmp_path / "run", overrides, capsys, monkeypatch)
+    assert code == 0, err
+    records = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert [(r["prompt"], r["answer"]) for r in records] == [("w1 w2 w3", "w4"), ("w5", "w6")]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["config"]["sampler"]["remasking"] == "low_confidence"
+    assert results["config"]["sampler"]["temperature"] == 0 and results["conditioning"]["prompts_used"] == 2

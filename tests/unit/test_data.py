@@ -16,7 +16,9 @@ def test_checksum_mismatch_names_the_file(tmp_path):
 
 
 def test_unknown_asset_lists_known():
-    with pytest.raises(AssetError, match="unknown asset 'cifar'; known: fid_inception, mnist, shakespeare"):
+    with pytest.raises(
+        AssetError, match="unknown asset 'cifar'; known: fid_inception, gpt2_bpe, mnist, shakespeare"
+    ):
         fetch("cifar")
 
 

