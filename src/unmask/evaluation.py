@@ -202,9 +202,8 @@ def prepare(cfg: DictConfig) -> PreparedRun:
         raise ConfigError("metrics: must be a metrics config (metrics=auto|fast|all or metrics.names=[...])")
     names = requested.pop("names")
     try:
-        suite = MetricSuite(
-            select_metrics(names, domain, model, dataset.reference), check_options(requested), config["seed"]
-        )
+        selected = select_metrics(names, domain, model, dataset.reference)
+        suite = MetricSuite(selected, check_options(requested), config["seed"], dataset.reference)
         suite.check_data()
     except (ValueError, RuntimeError) as err:
         raise ConfigError(first_line(err)) from None

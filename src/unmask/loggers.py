@@ -88,10 +88,15 @@ def run_identity(results: dict[str, Any], sweep: str | None, overrides: list[str
 
 
 def scalars(results: dict[str, Any]) -> dict[str, float]:
-    """The numbers of a results record under their logged names."""
-    return {f"eval/{k}": v for k, v in results["metrics"].items()} | {
-        f"cost/{k}": v for k, v in results["cost"].items()
-    }
+    """The numbers of a results record under their logged names; an interval ``m_ci95 = [low,
+    high]`` is logged as ``eval/m_ci95_low`` and ``eval/m_ci95_high``."""
+    out: dict[str, float] = {}
+    for key, value in results["metrics"].items():
+        if isinstance(value, (list, tuple)):
+            out |= {f"eval/{key}_low": value[0], f"eval/{key}_high": value[1]}
+        else:
+            out[f"eval/{key}"] = value
+    return out | {f"cost/{k}": v for k, v in results["cost"].items()}
 
 
 def log_results(

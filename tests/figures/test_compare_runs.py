@@ -22,14 +22,14 @@ def run(variant="moment", budget=8, seed=0, num_samples=64, metrics=None, **conf
     return Run(f"/runs/{variant}/{budget}/{seed}/results.json", cfg, metrics or {}, num_samples=num_samples)
 
 
-def test_one_run_uses_its_own_stderr_and_its_bootstrap_interval_when_it_has_one():
-    alone = estimate("fid", [run(metrics={"fid": 10.0, "fid_stderr": 2.0})])
-    assert (alone.value, alone.stderr) == (10.0, 2.0)
+def test_one_run_uses_its_own_stderr_and_a_normal_interval_centred_on_the_value():
+    alone = estimate("fid", [run(metrics={"fid": 10.0, "fid_stderr": 2.0, "fid_ci95": [11.0, 17.0]})])
+    assert (alone.value, alone.stderr) == (10.0, 2.0)  # the bootstrap's biased percentile interval unused
     assert alone.low == pytest.approx(10.0 - 1.959964 * 2.0) and alone.high == pytest.approx(
         10.0 + 1.959964 * 2.0
     )
-    boot = estimate("fid", [run(metrics={"fid": 10.0, "fid_stderr": 2.0, "fid_ci95": [7.0, 15.0]})])
-    assert (boot.low, boot.high) == (7.0, 15.0)  # an asymmetric bootstrap interval is kept as it is
+    off = estimate("fid", [run(metrics={"fid": 10.0, "fid_stderr": float("nan")})])
+    assert off.stderr is None and off.low is None  # metrics.bootstrap.replicates=0
 
 
 def test_replicates_average_and_combine_their_errors_or_their_spread():

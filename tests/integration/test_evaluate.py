@@ -33,10 +33,20 @@ def test_two_ddp_processes_give_bit_identical_samples_and_metrics_to_one(tmp_pat
     assert results["status"] == "complete" and results["hardware"]["world_size"] == 2
     assert results["num_samples"] == 40, "no padding duplicates"
     single = json.loads((tmp_path / "one" / "results.json").read_text())
-    assert set(results["metrics"]) == {"fid_mnist", "fid_mnist_data_same_n", "label_entropy_bits"}
-    assert results["metrics"] == single["metrics"]
+    estimates = {"fid_mnist", "fid_mnist_data_same_n", "label_entropy_bits"}
+    intervals = {f"{m}_{kind}" for m in estimates for kind in ("stderr", "ci95")}
+    assert set(results["metrics"]) == estimates | intervals
+    assert results["metrics"] == single["metrics"], "the bootstrap too: it sees the joined samples"
     ranks = {torch.load(p)["rank"] for p in (tmp_path / "two" / "shards").glob("batch_*.pt")}
     assert ranks == {0, 1}, "both processes generated (and featurised) batches"
+
+
+def flat(metrics: dict) -> dict:
+    """The metrics as logged: an interval ``m_ci95 = [low, high]`` as ``m_ci95_low``, ``m_ci95_high``."""
+    out = {}
+    for key, value in metrics.items():
+        out |= {f"{key}_low": value[0], f"{key}_high": value[1]} if isinstance(value, list) else {key: value}
+    return out
 
 
 def wandb_summary(run_dir: Path) -> dict:
@@ -62,7 +72,7 @@ def test_wandb_offline_run_holds_the_same_numbers_as_results(tmp_path):
     logged = wandb_summary(tmp_path)
     assert logged["config"]["variant"] == results["variant"] == "moment"  # one spelling, logged too
     assert logged["state"] == "finished" and logged["project"] == "unmask" and logged["tags"] == ["test"]
-    for key, value in results["metrics"].items():
+    for key, value in flat(results["metrics"]).items():
         assert logged["summary"][f"eval/{key}"] == pytest.approx(value, rel=1e-12)
     for key, value in results["cost"].items():
         assert logged["summary"][f"cost/{key}"] == pytest.approx(value, rel=1e-12)
@@ -129,7 +139,8 @@ def test_shipped_mnist_model_gives_inception_fid_per_batch(tmp_path):
     result = run_eval(tmp_path, *overrides, *metrics)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["metrics"]) == {"fid_inception"} and 0 < results["metrics"]["fid_inception"] < 1e4
+    assert set(results["metrics"]) == {"fid_inception", "fid_inception_stderr", "fid_inception_ci95"}
+    assert 0 < results["metrics"]["fid_inception"] < 1e4 and results["metrics"]["fid_inception_stderr"] > 0
     shard = torch.load(tmp_path / "shards" / "batch_000000.pt")
     assert shard["features"]["fid_inception"].shape == (6, 2048), "pool3 features stored with the batch"
 
@@ -153,7 +164,7 @@ def test_csv_logger_writes_the_numbers_of_results(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     (row,) = list(csv.DictReader((tmp_path / "csv" / "metrics.csv").open()))
-    for key, value in results["metrics"].items():
+    for key, value in flat(results["metrics"]).items():
         assert float(row[f"eval/{key}"]) == pytest.approx(value, rel=1e-6)
     assert (tmp_path / "csv" / "hparams.yaml").exists()
 

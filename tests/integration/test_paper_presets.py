@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from hydra_cli import run_in_process
 from text_standins import write_standin
+from tiny_judge import write_tiny_gpt2_judge
 from tiny_maskgit import tiny_overrides, write_files
 from unmask.config import CONF_DIR
 from unmask.evaluation import prepare
@@ -89,7 +91,8 @@ def test_llada_low_confidence_is_the_llada_peer_greedy_in_the_datasets_blocks():
 def test_paper_mdlm_owt_and_llada_gsm8k_style_hold_their_settings():
     mdlm, mdlm_points = sweep("paper_mdlm_owt")
     assert mdlm.model._target_ == "unmask.models.text.MDLMDenoiser" and mdlm.model.seq_len == 1024
-    assert (mdlm.num_samples, mdlm.metrics.names, mdlm.metrics.gen_ppl.max_length) == (1024, "auto", 1024)
+    assert mdlm.num_samples == 1024 and mdlm.metrics.gen_ppl.max_length == 1024
+    assert mdlm.metrics.gen_ppl.context == 1024 and OmegaConf.is_missing(mdlm.metrics.gen_ppl, "model")
     assert any("sampler=mdlm" in p for p in mdlm_points) and len(mdlm_points) >= 30
     gsm, gsm_points = sweep("llada_gsm8k_style")
     assert gsm.model._target_ == "unmask.models.text.LLaDADenoiser"
@@ -112,17 +115,19 @@ def standin_overrides(family: str, root: Path, seq_len: int) -> list[str]:
 
 
 def test_every_point_of_paper_mdlm_owt_prepares_on_a_tiny_mdlm(tmp_path):
-    tiny = standin_overrides("mdlm", tmp_path, 16)
+    judge = write_tiny_gpt2_judge(tmp_path / "judge", ["a tiny judge of some text"], "<|endoftext|>")
+    tiny = [*standin_overrides("mdlm", tmp_path, 16), f"metrics.gen_ppl.model={judge}"]
     _, points = sweep("paper_mdlm_owt")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for point in points:
             budget = int(point[1].split("=")[1])
             if budget > 16:  # more calls than the tiny model's 16 positions (the real one has 1024)
                 continue
-            overrides = ["experiment=paper_mdlm_owt", *tiny, "metrics.names=[text_stats]", *point]
+            overrides = ["experiment=paper_mdlm_owt", *tiny, *point]
             overrides += ["dataset.block_length=8", "dataset.llada_block_length=8"]  # blocks of the tiny 16
             run = prepare(compose("eval", overrides=overrides))
             assert run.domain == "text" and run.config["model"]["seq_len"] == 16, point
+            assert run.suite.names == ["gen_ppl", "text_stats"], point
 
 
 def test_llada_gsm8k_style_runs_through_unmask_eval_with_a_question_file(tmp_path, capsys, monkeypatch):

@@ -6,7 +6,9 @@ A dataset fixes the geometry the samplers read (an image's token ``grid``, the e
 of the hybrid sampler, the blocks of the semi-autoregressive samplers), how many samples a run
 draws at each ``scale`` (``quick`` for ``make run``, ``cpu`` for the CPU figures, ``paper`` for a
 cluster), and the reference statistics of its metrics (``reference``: the data the FIDs compare
-to). ``check(model)`` refuses a dataset that does not fit the model, before any compute.
+to: ``mnist`` for ``fid_mnist`` / ``fid_inception``, or the path of a file for ``fid``, see
+``unmask.metrics.reference``). ``check(model)`` refuses a dataset that does not fit the model,
+before any compute.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from unmask.checks import check_integer
 
 EXPLORE_ORDERS = ("halton", "random")
-REFERENCES = (None, "mnist")  # the data behind the FIDs' reference statistics (docs/ASSETS.md)
+REFERENCES = (None, "mnist")  # shipped references (docs/ASSETS.md); any other string is a file path
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,12 @@ class DatasetSpec:
         for key in ("block_length", "llada_block_length"):
             if getattr(self, key) is not None:
                 check_integer(f"dataset.{key}", getattr(self, key))
-        if self.reference not in REFERENCES:
-            raise ValueError(f"dataset.reference={self.reference!r} must be null or mnist")
+        is_path = isinstance(self.reference, str) and bool(self.reference.strip())
+        if self.reference not in REFERENCES and not is_path:
+            raise ValueError(
+                f"dataset.reference={self.reference!r} must be null, mnist or the path of a reference "
+                "file (.npz with mu and sigma, or with images arr_0; or a folder of images)"
+            )
         if self.conditioning is not None and not callable(getattr(self.conditioning, "prepare", None)):
             raise ValueError(
                 f"dataset.conditioning={self.conditioning!r} must be null or a conditioning config "

@@ -12,10 +12,12 @@ Rules, in order:
    not decide a number (``BOOKKEEPING``: the logger, callbacks, hardware, figure tag); any other
    difference is refused with the runs and the keys listed, never averaged.
 3. A cell's value is the mean over its runs. Its standard error: one run, the metric's own
-   ``<metric>_stderr`` (``results.json`` carries one per metric); ``k`` runs, ``sqrt(sum se_i^2) / k``
-   when each has one, else the spread of the ``k`` values, ``std / sqrt(k)``. Its 95% interval:
-   one run with ``<metric>_ci95`` (a bootstrap), that interval; else ``value +- 1.96 se``. A
-   metric without either has no interval (shown as such, never as zero).
+   ``<metric>_stderr`` (``results.json`` carries one per metric, a bootstrap's for the FIDs);
+   ``k`` runs, ``sqrt(sum se_i^2) / k`` when each has one, else the spread of the ``k`` values,
+   ``std / sqrt(k)``. Its 95% interval: ``value +- 1.96 se``, centred on the value (a bootstrap's
+   percentile interval, ``<metric>_ci95`` in ``results.json``, can sit off the point estimate
+   because resampling repeats samples, which biases FID upwards). A metric without a standard
+   error has no interval (shown as such, never as zero).
 4. Keys that are not grouped but differ *between* cells (``num_samples``, the model, ...) are
    listed under the table: the cells are then not like for like.
 
@@ -102,10 +104,9 @@ def estimate(metric: str, runs: Sequence[Run]) -> Estimate | None:
         stderr = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1) / k)
     else:
         stderr = None
-    interval = having[0].metrics.get(f"{metric}_ci95")
-    if k == 1 and isinstance(interval, (list, tuple)) and len(interval) == 2:
-        low, high = float(interval[0]), float(interval[1])
-    elif stderr is not None:
+    if stderr is not None and not math.isfinite(stderr):
+        stderr = None  # a bootstrap turned off (metrics.bootstrap.replicates=0) or too few samples
+    if stderr is not None:
         low, high = mean - Z95 * stderr, mean + Z95 * stderr
     else:
         low = high = None
@@ -175,7 +176,8 @@ def compare(runs: Sequence[Run], group: Sequence[str], x: str, metrics: Sequence
             )
     for metric in metrics:
         if not any(metric in r.metrics for r in runs):
-            known = sorted({m for r in runs for m in r.metrics if not m.endswith(("_stderr", "_ci95"))})
+            suffixes = ("_stderr", "_ci95", "_ci95_low", "_ci95_high")
+            known = sorted({m for r in runs for m in r.metrics if not m.endswith(suffixes)})
             raise FigureError(f"--y {metric!r}: no run reports it; the runs report {', '.join(known)}")
     cells: dict[tuple[tuple[Any, ...], Any], list[Run]] = defaultdict(list)
     for run in runs:

@@ -7,6 +7,13 @@
 - ``compare_to_joint``: empirical law of the samples against a ``TabularJoint``: total variation,
   ``KL(q_hat || p)``, a G-test p-value (``2 n KL ~ chi2(K - 1)`` under exact sampling), and the
   99% quantile of the TV an exact sampler would show with the same number of samples.
+
+Intervals (``unmask.metrics.intervals``): ``nll`` and ``reference_nll`` are means over samples
+(their standard errors); ``tv`` and ``kl`` are bootstrapped over the samples
+(``bootstrap_distances``; TV and KL of an empirical law are biased upwards at finite n, and their
+replicates more so: read ``exact_tv_q99`` for what exact sampling gives). The G-test p-value and
+``exact_tv_q99`` (a Monte Carlo reference of exact sampling, not an estimate from the samples)
+have none.
 """
 
 from __future__ import annotations
@@ -75,6 +82,21 @@ def exact_tv_quantile(
         counts = torch.bincount(torch.multinomial(p, n, replacement=True, generator=g), minlength=p.numel())
         tvs.append(total_variation(counts.double() / n, p))
     return float(torch.tensor(tvs).quantile(quantile))
+
+
+def bootstrap_distances(
+    joint: TabularJoint, samples: torch.Tensor, counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(tv [B], kl [B])`` of the empirical law of each resample of ``samples`` (``counts [B, n]``
+    draws of each sample) against ``joint``."""
+    idx = joint.index(samples.cpu())
+    laws = torch.zeros(counts.shape[0], joint.probs.numel(), dtype=torch.float64)
+    laws.scatter_add_(1, idx.expand(counts.shape[0], -1), counts.double())
+    laws /= laws.sum(dim=1, keepdim=True)
+    p = joint.probs.double()
+    tv = torch.tensor([total_variation(q, p) for q in laws], dtype=torch.float64)
+    kl = torch.tensor([kl_divergence(q, p) for q in laws], dtype=torch.float64)
+    return tv, kl
 
 
 @dataclass(frozen=True)

