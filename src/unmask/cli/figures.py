@@ -112,7 +112,10 @@ def make(args: argparse.Namespace) -> None:
         raise FigureError(f"{len(failed)} of {len(names)} figures failed: {which}")
     if not drawn:
         needs = "; ".join(f"{n}: {FIGURES[n].NEEDS}" for n in names)
-        raise FigureError(f"no figure found its runs in {', '.join(sources)} ({needs})")
+        raise FigureError(
+            f"no figure found its runs in {', '.join(sources)} ({needs}); to compare any runs by any "
+            "keys: unmask-compare-runs DIR --group variant --x budget --y <metric>"
+        )
 
 
 def make_one(module, args: argparse.Namespace, shared: list | None, sources: list[str]) -> int:

@@ -17,18 +17,31 @@ def number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
+# the quality columns of the figures and the results.json metric each one is
+QUALITY_METRICS = {
+    "fid": "fid_mnist",
+    "fid_floor": "fid_mnist_data_same_n",
+    "label_entropy_bits": "label_entropy_bits",
+    "gen_ppl": "gen_ppl",
+    "entropy_bits": "sample_entropy_bits",
+}
+Z95 = 1.959963984540054
+
+
 def quality_columns(run: Run) -> dict[str, float]:
     """The numbers every evaluation figure reports for a run: the quality metric of its model's
     domain (MNIST: domain FID, its floor at the same n and the entropy of the classifier's labels,
-    a diversity check; text: judge perplexity with the per-sample entropy), the cost and the
-    sampling wall time."""
+    a diversity check; text: judge perplexity with the per-sample entropy), each with its standard
+    error (``<column>_stderr``: the run's ``<metric>_stderr``, NaN for a run recorded without one),
+    the cost and the sampling wall time."""
     m, c = run.metrics, run.cost
+    values = {column: number(m.get(metric)) for column, metric in QUALITY_METRICS.items()}
+    errors = {
+        f"{column}_stderr": number(m.get(f"{metric}_stderr")) for column, metric in QUALITY_METRICS.items()
+    }
     return {
-        "fid": number(m.get("fid_mnist")),
-        "fid_floor": number(m.get("fid_mnist_data_same_n")),
-        "label_entropy_bits": number(m.get("label_entropy_bits")),
-        "gen_ppl": number(m.get("gen_ppl")),
-        "entropy_bits": number(m.get("sample_entropy_bits")),
+        **values,
+        **errors,
         "nfe": number(c.get("nfe")),
         "cost": number(c.get("forward_equivalents")),
         "seconds": number(c.get("sampling_seconds")),
@@ -91,6 +104,35 @@ def empty_panel(ax: Any, message: str) -> None:
     ax.set_yticks([])
 
 
+def with_interval(row: dict, key: str) -> str:
+    """``value +- 1.96 se`` of column ``key`` for a table cell (the value alone without a stderr)."""
+    from unmask.figures.tables import format_value
+
+    stderr = row.get(f"{key}_stderr")
+    if isinstance(stderr, float) and math.isfinite(stderr):
+        return f"{format_value(row[key])} ± {format_value(Z95 * stderr)}"
+    return format_value(row.get(key))
+
+
+def line_with_band(ax: Any, rows: list[dict], x: str, y: str, **style: Any) -> bool:
+    """A line through the rows' finite (x, y) points, sorted by x, with a band of +- 1.96 standard
+    errors (``<y>_stderr``) where the rows have one; False if no point."""
+    points = sorted(
+        (r[x], r[y], r.get(f"{y}_stderr", math.nan)) for r in rows if finite([r[x], r[y]]) == [r[x], r[y]]
+    )
+    if not points:
+        return False
+    xs, ys, _ = zip(*points, strict=True)
+    (line,) = ax.plot(xs, ys, **({"marker": "o", "markersize": 3} | style))
+    banded = [(px, py, e) for px, py, e in points if isinstance(e, float) and math.isfinite(e)]
+    if banded:
+        bx, by, be = zip(*banded, strict=True)
+        low = [v - Z95 * e for v, e in zip(by, be, strict=True)]
+        high = [v + Z95 * e for v, e in zip(by, be, strict=True)]
+        ax.fill_between(bx, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+    return True
+
+
 def plot_lines(
     ax: Any,
     rows: list[dict],
@@ -100,17 +142,12 @@ def plot_lines(
     style: Callable[[Any], dict],
     label: Callable[[Any], str] = str,
 ) -> bool:
-    """One line per ``group`` value through the rows' (x, y) points (sorted by x); False if no point."""
+    """One line per ``group`` value through the rows' (x, y) points (sorted by x), each with its
+    95% band (``line_with_band``); False if no point."""
     drawn = False
     for key in dict.fromkeys(r[group] for r in rows):
-        points = sorted(
-            (r[x], r[y]) for r in rows if r[group] == key and finite([r[x], r[y]]) == [r[x], r[y]]
-        )
-        if not points:
-            continue
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, label=label(key), **({"marker": "o", "markersize": 3} | style(key)))
-        drawn = True
+        mine = [r for r in rows if r[group] == key]
+        drawn = line_with_band(ax, mine, x, y, label=label(key), **style(key)) or drawn
     return drawn
 
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from unmask.figures.common import empty_panel, pivot, quality_columns, quality_key, select_models, sort_rows
+from unmask.figures.common import (
+    empty_panel,
+    line_with_band,
+    pivot,
+    quality_columns,
+    quality_key,
+    select_models,
+    sort_rows,
+    with_interval,
+)
 from unmask.figures.records import Run
 from unmask.figures.tables import Table, format_value, pyplot, save_figure
 
@@ -34,9 +43,11 @@ COLUMNS = [
     "nfe",
     "cost",
     "fid",
+    "fid_stderr",
     "fid_floor",
     "label_entropy_bits",
     "gen_ppl",
+    "gen_ppl_stderr",
     "entropy_bits",
     "num_samples",
     "seconds",
@@ -82,8 +93,8 @@ def collect(runs: list[Run]) -> list[Table]:
 
         def cell(r, key=key):
             if key == "gen_ppl":
-                return f"{format_value(r[key])} (H {format_value(r['entropy_bits'])})"
-            return format_value(r[key])
+                return f"{with_interval(r, key)} (H {format_value(r['entropy_bits'])})"
+            return with_interval(r, key)
 
         note = "Text cells: perplexity (per-sample entropy in bits)." if key == "gen_ppl" else ""
         title = f"{model}: {what} by method and steps"
@@ -152,19 +163,15 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
         else:
             empty_panel(heat, "no hybrid runs")
         for method in dict.fromkeys(r["method"] for r in picked):
-            points = sorted((r["nfe"], r[key], r["gamma"]) for r in picked if r["method"] == method)
-            points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
-            if not points:
-                continue
-            xs, ys, gs = zip(*points, strict=True)
-            gamma = gs[0]
+            mine = [r for r in picked if r["method"] == method]
+            gamma = mine[0]["gamma"]
             if gamma is not None:
                 style = {"color": cmap(0.85 * gamma), "linestyle": "-", "marker": "o", "linewidth": 1.6}
                 name = f"{method} (gamma = {gamma:g})"
             else:
                 style = {"color": "0.35", "linestyle": ":", "marker": peer_markers.get(method, "o")}
                 name = method
-            ax.plot(xs, ys, label=name, markersize=4, **style)
+            line_with_band(ax, mine, "nfe", key, label=name, markersize=4, **style)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE (denoiser calls)")
         if key == "gen_ppl":

@@ -18,9 +18,10 @@ from unmask.figures.common import (
     quality_key,
     select_models,
     sort_rows,
+    with_interval,
 )
 from unmask.figures.records import Run
-from unmask.figures.tables import Table, format_value, pyplot, save_figure
+from unmask.figures.tables import Table, pyplot, save_figure
 
 NAME = "fig_partial_caching"
 TITLE = "Partial caching: quality against forward-equivalents and wall time"
@@ -38,9 +39,11 @@ COLUMNS = [
     "cost",
     "seconds",
     "fid",
+    "fid_stderr",
     "fid_floor",
     "label_entropy_bits",
     "gen_ppl",
+    "gen_ppl_stderr",
     "entropy_bits",
     "num_samples",
 ]
@@ -89,7 +92,7 @@ def collect(runs: list[Run]) -> list[Table]:
                     "substeps",
                     "steps",
                     lambda r, key=key, div=diversity: (
-                        f"{format_value(r[key])} (H {r[div]:.2f}; {r['cost']:.2f}, {r['seconds']:.1f} s)"
+                        f"{with_interval(r, key)} (H {r[div]:.2f}; {r['cost']:.2f}, {r['seconds']:.1f} s)"
                     ),
                     where={"model": model},
                 )

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from unmask.figures.common import empty_panel, quality_columns, select_models
+from unmask.figures.common import empty_panel, line_with_band, quality_columns, select_models
 from unmask.figures.records import Run
 from unmask.figures.tables import Table, format_value, pyplot, save_figure
 
@@ -23,9 +23,11 @@ COLUMNS = [
     "nfe",
     "cost",
     "fid",
+    "fid_stderr",
     "fid_floor",
     "label_entropy_bits",
     "gen_ppl",
+    "gen_ppl_stderr",
     "entropy_bits",
     "num_samples",
     "seconds",
@@ -123,19 +125,15 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             empty_panel(ax, f"no runs of model={model}")
             continue
         for method in methods:
-            points = sorted((r["nfe"], r[key]) for r in picked if r["method"] == method)
-            points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.plot(
-                    xs,
-                    ys,
-                    marker="o",
-                    markersize=3,
-                    color=colors[method],
-                    label=method,
-                    linestyle="--" if method in PEERS else "-",
-                )
+            line_with_band(
+                ax,
+                [r for r in picked if r["method"] == method],
+                "nfe",
+                key,
+                color=colors[method],
+                label=method,
+                linestyle="--" if method in PEERS else "-",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE (denoiser calls)")
         if key == "gen_ppl":

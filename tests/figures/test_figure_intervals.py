@@ -1,0 +1,38 @@
+"""The evaluation figures carry each run's interval: the quality columns take the runs'
+``<metric>_stderr``, lines get a band of +- 1.96 standard errors, table cells read ``value ± half
+width``, and a run recorded without a stderr is drawn and printed without one (never as zero)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from unmask.figures.common import line_with_band, quality_columns, with_interval
+from unmask.figures.records import Run
+from unmask.figures.tables import pyplot
+
+
+def test_quality_columns_carry_the_metrics_standard_errors():
+    run = Run("r/results.json", {"model": {"name": "mnist"}}, {"fid_mnist": 150.0, "fid_mnist_stderr": 4.0})
+    columns = quality_columns(run)
+    assert (columns["fid"], columns["fid_stderr"]) == (150.0, 4.0) and math.isnan(columns["gen_ppl_stderr"])
+
+
+def test_a_line_gets_a_band_of_two_standard_errors_only_where_there_is_one():
+    plt = pyplot()
+    _, ax = plt.subplots()
+    rows = [{"nfe": 4, "fid": 10.0, "fid_stderr": 1.0}, {"nfe": 8, "fid": 8.0, "fid_stderr": 0.5}]
+    assert line_with_band(ax, rows, "nfe", "fid", label="a")
+    (band,) = ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert min(ys) == pytest.approx(8.0 - 1.959964 * 0.5) and max(ys) == pytest.approx(10.0 + 1.959964)
+    _, bare = plt.subplots()
+    assert line_with_band(bare, [{"nfe": 4, "fid": 10.0, "fid_stderr": math.nan}], "nfe", "fid")
+    assert not bare.collections and len(bare.lines) == 1
+    plt.close("all")
+
+
+def test_table_cells_show_the_half_width():
+    assert with_interval({"fid": 150.0, "fid_stderr": 4.0}, "fid") == "150.0 ± 7.84"
+    assert with_interval({"fid": 150.0, "fid_stderr": math.nan}, "fid") == "150.0"
