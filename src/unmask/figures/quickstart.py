@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from unmask.figures.common import empty_panel, line_with_band, quality_columns, select_models
+from unmask.figures.common import empty_panel, line_with_band, quality_columns, select_models, with_interval
 from unmask.figures.records import Run
 from unmask.figures.tables import Table, format_value, pyplot, save_figure
 
@@ -80,7 +80,9 @@ def summary(table: Table, methods: list[str]) -> Table:
         "Summary: MNIST domain FID, Shakespeare gen. perplexity (entropy, bits)",
         columns,
         note=(
-            f"num_samples: {counts}. Columns by steps (the call budget); NFE: the calls made at each "
+            f"num_samples: {counts}. Columns by steps (the call budget), each value with the half width "
+            "of its 95% interval (1.96 standard errors: a bootstrap over the images for FID, the delta "
+            "method over the texts for perplexity); NFE: the calls made at each "
             "budget (adaptive and block-wise samplers may differ; partial caching adds refreshes, "
             "counted in the CSV's cost)."
         ),
@@ -95,9 +97,9 @@ def summary(table: Table, methods: list[str]) -> Table:
                     continue
                 cell = cells[0]
                 if model == "mnist":
-                    row[f"FID {s}"] = cell["fid"]
+                    row[f"FID {s}"] = with_interval(cell, "fid")
                 else:
-                    row[f"PPL (H) {s}"] = f"{format_value(cell['gen_ppl'])} ({cell['entropy_bits']:.2f})"
+                    row[f"PPL (H) {s}"] = f"{with_interval(cell, 'gen_ppl')} ({cell['entropy_bits']:.2f})"
                 nfe.append(format_value(cell["nfe"]))
             row[f"NFE {model}"] = "/".join(nfe)
         out.rows.append(row)
