@@ -31,7 +31,7 @@ def test_two_processes_give_the_fid_and_interval_of_one(tmp_path):
         f"dataset.reference={tmp_path / 'ref.npz'}",
         "model.device=cpu",
         "metrics=auto",
-        "metrics.bootstrap.replicates=20",
+        "metrics.bootstrap.replicates=3",  # each replicate decomposes a 2048 x 2048 matrix
         "metrics.fid.batch_size=4",
         "sampler=maskgit",
         "sampler.steps=4",

@@ -42,12 +42,12 @@ def shards_done(folder: Path) -> int:
     return len(list(folder.glob("batch_*.json")))
 
 
+# each case kills the run after a random number of shards (seeded); three cases keep the suite's
+# time (about 15 s each): a graceful and a hard kill at one point, a hard kill at another
 INTERRUPTIONS = [
     (signal.SIGTERM, 0),
     (signal.SIGKILL, 0),
-    (signal.SIGTERM, 1),
     (signal.SIGKILL, 1),
-    (signal.SIGKILL, 2),
 ]
 
 
