@@ -98,7 +98,9 @@ def test_runs_differing_in_an_ungrouped_key_are_listed_not_averaged(sweeps, tmp_
 
 def test_wandb_runs_are_named_grouped_by_sweep_and_tagged(sweeps):
     wandb = [str(p) for p in (sweeps / "steps").glob("*/wandb/offline-run-*")]
-    assert len(wandb) == 8
+    assert (
+        len(wandb) == 8 and len(list((sweeps / "steps").glob("*/results.json"))) == 8
+    )  # one of each per job
     exe = str(ROOT / ".venv" / "bin" / "wandb") if (ROOT / ".venv" / "bin" / "wandb").exists() else "wandb"
     names, tags = set(), set()
     for run in wandb:
@@ -110,6 +112,7 @@ def test_wandb_runs_are_named_grouped_by_sweep_and_tagged(sweeps):
             timeout=120,
         )
         record = json.loads(out.stdout)
+        assert record["state"] == "finished"
         names.add(record["name"])
         tags |= set(record["tags"])
         assert record["config"]["sampler"]["name"] in ("maskgit", "moment")

@@ -393,6 +393,8 @@ def test_shards_of_another_configuration_are_refused(tmp_path, capsys, monkeypat
 
 
 TRAIN_CASES = [
+    (["pretrain=shakespeare", "net.vocab_size=50"], "net.vocab_size=50 but the character vocabulary has 84"),
+    (["pretrain=shakespeare", "objective=elbo"], "objective='elbo' must be one of mdlm, maskgit"),
     (["max_steps=0"], "max_steps=0 must be an integer >= 1"),
     (["batch_size=abc"], "batch_size='abc' must be an integer >= 1"),
     (["lr=-1"], "lr=-1 must be a positive number"),

@@ -6,7 +6,7 @@ import shutil
 
 import torch
 
-from hydra_cli import run_cli
+from hydra_cli import run_in_process
 from unmask.models.checkpoint import load_card, load_model, resolve, save_checkpoint
 
 RUN = [
@@ -19,28 +19,34 @@ RUN = [
 ]
 
 
-def test_new_weights_at_the_same_path_refuse_the_old_shards(tmp_path):
+def test_new_weights_at_the_same_path_refuse_the_old_shards(tmp_path, capsys, monkeypatch):
+    from unmask.cli import evaluate
+
+    def run(run_dir):  # unmask-eval in this process (tests/hydra_cli.py)
+        overrides = ["model=shakespeare", f"model.name={stem}", *RUN]
+        return run_in_process(evaluate, run_dir, overrides, capsys, monkeypatch)
+
     weights, card = resolve("shakespeare")
     stem = tmp_path / "ckpt" / "shakespeare"
     stem.parent.mkdir()
     shutil.copy(weights, stem.with_suffix(".safetensors"))
     shutil.copy(card, stem.with_suffix(".json"))
     run_dir = tmp_path / "run"
-    first = run_cli("unmask.cli.evaluate", run_dir, "model=shakespeare", f"model.name={stem}", *RUN)
-    assert first.returncode == 0, first.stderr[-2000:]
+    code, err = run(run_dir)
+    assert code == 0, err[-2000:]
     # retrain (here: perturb) into the same path, the card's sha256 updated by save_checkpoint
     net = load_model(stem)
     with torch.no_grad():
         next(net.parameters()).add_(1.0)
     save_checkpoint(net, {k: v for k, v in load_card(stem).items() if k != "weights_sha256"}, stem)
     (run_dir / "results.json").unlink()
-    again = run_cli("unmask.cli.evaluate", run_dir, "model=shakespeare", f"model.name={stem}", *RUN)
-    assert again.returncode == 2, again.stderr[-2000:]
-    assert "holds shards of another configuration" in again.stderr
+    code, err = run(run_dir)
+    assert code == 2, err[-2000:]
+    assert "holds shards of another configuration" in err
     assert not (run_dir / "results.json").exists()
     # and with the old weights restored, the old run resumes (same key)
     shutil.copy(weights, stem.with_suffix(".safetensors"))
     shutil.copy(card, stem.with_suffix(".json"))
-    resumed = run_cli("unmask.cli.evaluate", run_dir, "model=shakespeare", f"model.name={stem}", *RUN)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    code, err = run(run_dir)
+    assert code == 0, err[-2000:]
     assert json.loads((run_dir / "results.json").read_text())["status"] == "complete"
