@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from unmask.metrics.intervals import mean_stderr
 from unmask.models.oracle import TabularJoint
 
 
@@ -38,9 +39,7 @@ def nll(oracle, samples: torch.Tensor) -> NLL:
     values = -oracle.log_prob(samples.cpu()).to(torch.float64)
     if not torch.isfinite(values).all():
         return NLL(math.inf, math.nan, values.numel())
-    n = values.numel()
-    stderr = float(values.std(unbiased=True) / math.sqrt(n)) if n > 1 else math.nan
-    return NLL(float(values.mean()), stderr, n)
+    return NLL(float(values.mean()), mean_stderr(values), values.numel())
 
 
 def reference_nll(oracle, n: int, seed: int = 0) -> NLL:
