@@ -13,6 +13,7 @@ from unmask.figures import (
     fig_implicit_temperature,
     fig_maskgit_vs_moment,
     fig_one_by_one,
+    fig_oracle_trajectories,
     fig_partial_caching,
     quickstart,
 )
@@ -27,5 +28,6 @@ FIGURES = {
         fig_one_by_one,
         fig_partial_caching,
         fig_hybrid,
+        fig_oracle_trajectories,
     )
 }

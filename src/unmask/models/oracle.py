@@ -6,6 +6,8 @@ probabilities). Samplers driven by an oracle have no model error, so their sampl
 measured on its own. Each oracle also provides ``log_prob(x)`` and ``sample(n, generator)``, and
 the partial-caching capability (``encode``/``refresh``) exactly: refreshed rows are the exact
 conditionals given everything observed.
+``ProductMixture`` and ``HiddenMarkov`` also draw every masked position jointly from its exact
+conditional law given the observed ones (``sample_given``).
 
 - ``TabularJoint``: any joint on ``V**L`` sequences (tiny L and V), by enumeration.
 - ``ProductMixture``: a mixture of product laws on an ``H x W`` grid (image-like); exact
@@ -33,6 +35,14 @@ def categorical64(probs: torch.Tensor, generator: torch.Generator) -> torch.Tens
     u = torch.rand(probs.shape[0], 1, dtype=torch.float64, generator=generator, device=probs.device)
     idx = torch.searchsorted(cum, u * cum[:, -1:], right=True)
     return idx.squeeze(1).clamp_(max=probs.shape[1] - 1)
+
+
+def log_matmul(log_x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``log(exp(log_x) @ matrix)`` for non-negative ``matrix``, scaled by the row maxima of
+    ``log_x`` (a row of -inf stays -inf): a log-sum-exp through one matrix product."""
+    peak = log_x.amax(dim=-1, keepdim=True)
+    peak = torch.where(torch.isfinite(peak), peak, 0.0)
+    return torch.log(torch.exp(log_x - peak) @ matrix) + peak
 
 
 def _logits(log_probs: torch.Tensor) -> torch.Tensor:
@@ -223,6 +233,16 @@ class ProductMixture(_Oracle):
         flat = categorical64(theta.reshape(-1, self.vocab_size), generator)
         return flat.view(n, self.seq_len)
 
+    def sample_given(self, tokens: torch.Tensor, draws: int, generator: torch.Generator) -> torch.Tensor:
+        """``[B, draws, L]``: exact joint draws of the masked positions of ``tokens`` ``[B, L]`` given
+        the observed ones (the component from its posterior, then the masked sites given it)."""
+        batch = tokens.shape[0]
+        posterior = torch.softmax(self._component_log_lik(tokens), dim=1)  # [B, K]
+        k = categorical64(posterior.repeat_interleave(draws, dim=0), generator)  # [B * draws]
+        theta = self.log_theta.exp()[k]  # [B * draws, L, V]
+        flat = categorical64(theta.reshape(-1, self.vocab_size), generator).view(batch, draws, self.seq_len)
+        return torch.where(tokens[:, None, :] == self.mask_id, flat, tokens[:, None, :])
+
 
 class HiddenMarkov(_Oracle):
     """``p(x) = sum_s pi(s_1) E(s_1, x_1) prod_j A(s_{j-1}, s_j) E(s_j, x_j)`` on ``L`` positions."""
@@ -277,7 +297,7 @@ class HiddenMarkov(_Oracle):
 
     def _step(self, log_alpha: torch.Tensor) -> torch.Tensor:
         """``log sum_s' exp(log_alpha(s') + log A(s', s))``: one transition, ``[B, S]``."""
-        return torch.logsumexp(log_alpha[:, :, None] + self.log_trans[None], dim=1)
+        return log_matmul(log_alpha, self.log_trans.exp())
 
     def conditionals(self, tokens: torch.Tensor) -> torch.Tensor:
         ev = self._evidence(tokens)
@@ -289,9 +309,9 @@ class HiddenMarkov(_Oracle):
         back = torch.zeros(batch, length, self.states, dtype=torch.float64)  # log p(x_{>j} | s_j)
         for j in range(length - 2, -1, -1):
             nxt = ev[:, j + 1] + back[:, j + 1]
-            back[:, j] = torch.logsumexp(self.log_trans[None] + nxt[:, None, :], dim=2)
+            back[:, j] = log_matmul(nxt, self.log_trans.exp().T)
         state_post = prior + back  # [B, L, S], unnormalised, excludes x_j's own evidence
-        log_marg = torch.logsumexp(state_post[..., None] + self.log_emit[None, None], dim=2)  # [B, L, V]
+        log_marg = log_matmul(state_post, self.log_emit.exp())  # [B, L, V]
         return log_marg - torch.logsumexp(log_marg, dim=2, keepdim=True)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -310,6 +330,25 @@ class HiddenMarkov(_Oracle):
                 state = categorical64(trans[state], generator)
             out[:, j] = categorical64(emit[state], generator)
         return out
+
+    def sample_given(self, tokens: torch.Tensor, draws: int, generator: torch.Generator) -> torch.Tensor:
+        """``[B, draws, L]``: exact joint draws of the masked positions of ``tokens`` ``[B, L]`` given
+        the observed ones: forward filtering, backward sampling of the hidden states, then each
+        masked token from its state's emission."""
+        batch, length = tokens.shape
+        ev = self._evidence(tokens)
+        filtered = torch.empty(batch, length, self.states, dtype=torch.float64)  # log p(s_j, x_obs<=j)
+        filtered[:, 0] = self.log_init[None] + ev[:, 0]
+        for j in range(1, length):
+            filtered[:, j] = self._step(filtered[:, j - 1]) + ev[:, j]
+        filtered = filtered.repeat_interleave(draws, dim=0)  # [B * draws, L, S]
+        states = torch.empty(batch * draws, length, dtype=torch.long)
+        states[:, -1] = categorical64(torch.softmax(filtered[:, -1], dim=1), generator)
+        for j in range(length - 2, -1, -1):
+            logits = filtered[:, j] + self.log_trans[:, states[:, j + 1]].T
+            states[:, j] = categorical64(torch.softmax(logits, dim=1), generator)
+        emitted = categorical64(self.log_emit.exp()[states.reshape(-1)], generator).view(batch, draws, length)
+        return torch.where(tokens[:, None, :] == self.mask_id, emitted, tokens[:, None, :])
 
 
 class ClassConditionalJoint(_Oracle):
