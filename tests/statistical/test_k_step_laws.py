@@ -1,7 +1,8 @@
 """The inclusion laws of one step with budget k > 1 (``maskgit_k_step_inclusion``,
 ``moment_k_step_inclusion``, quadrature) against brute force: every proposal vector and every
 ordered Plackett-Luce draw of the k kept positions enumerated, with exact probabilities.
-Tolerance: 1e-7 absolute per entry (the largest error measured on these cases is 3e-14)."""
+Tolerance: 1e-7 absolute per entry (the largest error measured on these cases is 3e-14). And the
+samplers' own step with k = 3 against its law (G-test)."""
 
 import itertools
 import math
@@ -9,6 +10,7 @@ import math
 import pytest
 import torch
 
+from unmask.metrics.exact import chi2_sf
 from unmask.metrics.laws import (
     dirichlet_rows,
     maskgit_k_step_inclusion,
@@ -16,8 +18,17 @@ from unmask.metrics.laws import (
     moment_k_step_inclusion,
     moment_one_step_law,
 )
+from unmask.samplers import build
 
 TOL = 1e-7
+
+
+def g_test_p_value(counts: torch.Tensor, law: torch.Tensor) -> float:
+    n = float(counts.sum())
+    q = counts / n
+    support = q > 0
+    g = 2 * n * float((q[support] * (q[support] / law[support]).log()).sum())
+    return chi2_sf(g, int((law > 0).sum()) - 1)
 
 
 def plackett_luce_inclusion(weights: list[float], k: int) -> list[float]:
@@ -107,3 +118,34 @@ def test_k_outside_one_to_n_is_refused():
     for k in (0, 5):
         with pytest.raises(ValueError, match="every k"):
             maskgit_k_step_inclusion(p, 1.0, k)
+
+
+def inclusion_counts(name: str, probs: torch.Tensor, n: int, k: int, seed: int, **params) -> torch.Tensor:
+    """Counts ``[N, V]`` of (position, token) revealed by the first step of ``n`` runs with budget k."""
+    sampler = build(name, steps=probs.shape[0], anneal=False, **params)
+    generator = torch.Generator().manual_seed(seed)
+    masked = torch.ones(n, probs.shape[0], dtype=torch.bool)
+    logits = probs.log().float().expand(n, -1, -1)
+    positions, valid, tokens = sampler.step(logits, masked, torch.full((n,), k), 0, generator)
+    counts = torch.zeros(probs.shape, dtype=torch.float64)
+    counts.index_put_(
+        (positions[valid], tokens), torch.ones(int(valid.sum()), dtype=torch.float64), accumulate=True
+    )
+    return counts
+
+
+@pytest.mark.parametrize("name", ["maskgit", "moment"])
+def test_samplers_step_follows_its_k_step_inclusion_law(name):
+    # G-test on the k n inclusions as if multinomial (conservative: a run never repeats a
+    # position), p > 1e-3 counts as consistent; N = 8, V = 4, k = 3, alpha = 1, 60k runs
+    probs = dirichlet_rows(8, 4, 0.5, torch.Generator().manual_seed(1))
+    counts = inclusion_counts(name, probs, 60_000, 3, seed=2, alpha=1.0)
+    laws = {
+        "maskgit": maskgit_k_step_inclusion(probs, 1.0, 3),
+        "moment": moment_k_step_inclusion(probs, 2.0, 3),
+    }
+    own, twin = laws[name], laws["moment" if name == "maskgit" else "maskgit"]
+    assert g_test_p_value(counts.reshape(-1), own.reshape(-1) / 3) > 1e-3
+    assert g_test_p_value(counts.reshape(-1), twin.reshape(-1) / 3) < 1e-9, (
+        "and N = 8 is too few for the twin"
+    )
