@@ -129,6 +129,9 @@ def test_computed_figures_pipelines(tmp_path):
         "figure.alphas=[1.0]",
         "figure.draws=1",
         "figure.fit_from=4",
+        "figure.k_values=[1,2]",
+        "figure.k_sizes=[16]",
+        "figure.k_alphas=[1.0]",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     table = assert_drawn(tmp_path, "fig_equivalence")
@@ -137,6 +140,15 @@ def test_computed_figures_pipelines(tmp_path):
     }
     slopes = rows(tmp_path / "figures" / "fig_equivalence_slopes.csv")
     assert len(slopes) == 2 and all(-2 < float(s["slope"]) < 0 for s in slopes)
+    k_step = {
+        (r["law"], r["N"], r["k"]): float(r["tv"])
+        for r in rows(tmp_path / "figures" / "fig_equivalence_k_step.csv")
+    }
+    assert set(k_step) == {(law, "16", k) for law in ("dirichlet", "mixture") for k in ("1", "2")}
+    one = {r["law"]: float(r["tv"]) for r in table if r["N"] == "16"}
+    assert all(
+        abs(k_step[(law, "16", "1")] - one[law]) < 1e-8 < k_step[(law, "16", "2")] - one[law] for law in one
+    )
 
     result = figures(tmp_path, "fig_one_by_one", "figure.num_samples=3000", "figure.alphas=[1.0,10.0]")
     assert result.returncode == 0, result.stdout + result.stderr

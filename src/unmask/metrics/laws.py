@@ -5,6 +5,9 @@ quadrature), to test the samplers against and to draw the figures that need no s
   and of the moment sampler revealing one position per step on a ``TabularJoint`` (enumeration).
 - ``maskgit_one_step_law``: the law of (position, token) revealed by one MaskGIT step with k = 1,
   by quadrature; ``moment_one_step_law``: the moment sampler's (docs/THEORY.md section 2).
+- ``maskgit_k_step_inclusion`` / ``moment_k_step_inclusion``: the inclusion law of one step with
+  budget k (the chance that position i is among the k revealed with token v), by quadrature over
+  the score of i and a Poisson-binomial count of the others (``gumbel_top_k_inclusion``).
 - ``implied_temperature``: the token temperature at which independent draws from the given
   predictions would have the given mean log-probability (used to read a temperature off the
   tokens a sampler committed).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -125,6 +129,114 @@ def moment_one_step_law(p: torch.Tensor, beta: float) -> torch.Tensor:
     """``P(i, v) = p_i(v)**beta / sum_j m_j(beta)``: the moment sampler's one-step law, k = 1."""
     powered = p.double() ** beta
     return powered / powered.sum()
+
+
+def gumbel_top_k_inclusion(
+    marks: torch.Tensor,
+    locations: torch.Tensor,
+    ks: Sequence[int],
+    grid_points: int = 4000,
+    memory_bytes: int = 2**25,
+) -> torch.Tensor:
+    """``[len(ks), N, V]`` inclusion laws of a Gumbel-top-k over N positions with random marks.
+
+    Position j draws a mark u with probability ``marks[j, u]``, then a score ``s_j`` that is
+    Gumbel(0, 1) shifted by ``locations[j, u]``; positions are independent and the k largest
+    scores are kept. Returns ``pi_k(i, v) = P(i among the k kept and its mark is v)``, so rows
+    sum to ``P(i kept)`` and the total is k. Given ``s_i = c``, i is kept iff fewer than k
+    others exceed c, a Poisson-binomial count with ``q_j(c) = sum_u marks[j, u]
+    (1 - exp(-exp(locations[j, u] - c)))``; so ``pi_k(i, v) = marks[i, v] int f_{i,v}(c)
+    P(count_{-i}(c) < k) dc`` with ``f_{i,v}`` the Gumbel density at ``locations[i, v]``. The
+    leave-one-out count law is a prefix dynamic programme over positions j < i and a suffix one
+    over j > i, each truncated at ``max(ks)`` counts (exact below it), combined per i as
+    ``sum_a prefix_i[a] P(suffix_i <= k - 1 - a)``; no factor ``1 - q_i`` is divided out. The
+    integral over c is a trapezoid rule on ``grid_points`` nodes over ``[min location - 5, max
+    location + 40]``, the minimum taken over marks of probability at least 1e-18 (the Gumbel
+    density loses under ``exp(-e^5)`` of its mass to the left of that range and under ``e^-40``
+    to the right; marks rarer than 1e-18 lose at most their probability). The grid is processed
+    in chunks so that each stored ``[N, chunk, max(ks)]`` array takes about ``memory_bytes``.
+    """
+    marks, locations = marks.double(), locations.double()
+    n, _ = marks.shape
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1 or max(ks) > n:
+        raise ValueError(f"every k must be in [1, N = {n}], got {ks}")
+    depth = max(ks)
+    present = marks >= 1e-18
+    low = float(locations[present].min()) - 5.0
+    high = float(locations[present].max()) + 40.0
+    grid = torch.linspace(low, high, grid_points, dtype=torch.float64)
+    step = float(grid[1] - grid[0])
+    chunk = max(1, memory_bytes // (8 * n * depth))
+    out = torch.zeros((len(ks), *marks.shape), dtype=torch.float64)
+    for start in range(0, grid_points, chunk):
+        c = grid[start : start + chunk]
+        z = locations[None] - c[:, None, None]  # [T, N, V]
+        x = z.exp()
+        exceed = (marks[None] * -torch.expm1(-x)).sum(dim=2)  # q_j(c), [T, N]
+        stay = (marks[None] * torch.exp(-x)).sum(dim=2)  # 1 - q_j(c), computed directly
+        density = torch.exp(z - x)  # Gumbel density of s_i at c given mark v, [T, N, V]
+        prefix = torch.empty((n, c.shape[0], depth), dtype=torch.float64)
+        suffix = torch.empty_like(prefix)  # P(count over j > i <= b), cumulated over b
+        count = torch.zeros((c.shape[0], depth), dtype=torch.float64)
+        count[:, 0] = 1.0
+        for i in range(n):
+            prefix[i] = count
+            count = (
+                count * stay[:, i, None] + torch.nn.functional.pad(count[:, :-1], (1, 0)) * exceed[:, i, None]
+            )
+        count = torch.zeros((c.shape[0], depth), dtype=torch.float64)
+        count[:, 0] = 1.0
+        for i in reversed(range(n)):
+            suffix[i] = count.cumsum(dim=1)
+            count = (
+                count * stay[:, i, None] + torch.nn.functional.pad(count[:, :-1], (1, 0)) * exceed[:, i, None]
+            )
+        weights = torch.full((c.shape[0],), step, dtype=torch.float64)
+        if start == 0:
+            weights[0] *= 0.5
+        if start + chunk >= grid_points:
+            weights[-1] *= 0.5
+        for slot, k in enumerate(ks):
+            kept = (prefix[:, :, :k] * suffix[:, :, :k].flip(-1)).sum(dim=2)  # P(count_{-i} < k), [N, T]
+            out[slot] += torch.einsum("t,nt,tnv->nv", weights, kept, density)
+    return marks[None] * out
+
+
+def _one_or_many(law: torch.Tensor, k: int | Sequence[int]) -> torch.Tensor:
+    return law[0] if isinstance(k, int) else law
+
+
+def maskgit_k_step_inclusion(
+    p: torch.Tensor, alpha: float, k: int | Sequence[int], grid_points: int = 4000
+) -> torch.Tensor:
+    """``[N, V]`` inclusion law of one MaskGIT step revealing k of N masked positions.
+
+    ``pi(i, v) = P(i is among the k revealed and its token is v)``: proposals ``x~_j ~ p_j``,
+    scores ``log p_j(x~_j) / alpha + g_j`` (the step's ranking), top k kept; that is
+    ``gumbel_top_k_inclusion`` with marks ``p`` and locations ``log p / alpha``. For k = 1 it is
+    ``maskgit_one_step_law``. ``k`` a sequence: ``[len(k), N, V]``, one quadrature for all.
+    """
+    p = p.double()
+    ks = [k] if isinstance(k, int) else list(k)
+    return _one_or_many(gumbel_top_k_inclusion(p, p.log() / alpha, ks, grid_points), k)
+
+
+def moment_k_step_inclusion(
+    p: torch.Tensor, beta: float, k: int | Sequence[int], grid_points: int = 4000
+) -> torch.Tensor:
+    """``[N, V]`` inclusion law of one moment-sampler step revealing k of N masked positions.
+
+    Positions by Gumbel-top-k on ``log m_j``, ``m_j = sum_v p_j(v)**beta`` (Plackett-Luce without
+    replacement with weights ``m_j``), each chosen token from ``p_j**beta / m_j``: that is
+    ``gumbel_top_k_inclusion`` with marks ``p**beta / m`` and every location of row j ``log
+    m_j``. For k = 1 it is ``moment_one_step_law``. ``k`` a sequence: ``[len(k), N, V]``.
+    """
+    powered = p.double() ** beta
+    moments = powered.sum(dim=1, keepdim=True)
+    ks = [k] if isinstance(k, int) else list(k)
+    law = gumbel_top_k_inclusion(powered / moments, moments.log().expand_as(powered), ks, grid_points)
+    return _one_or_many(law, k)
 
 
 def dirichlet_rows(rows: int, vocab: int, concentration: float, generator: torch.Generator) -> torch.Tensor:
