@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from unmask.metrics.exact import exact_tv_quantile, total_variation
-from unmask.metrics.trajectory import Estimate, entropies, path_kl, total_correlation_terms
+from unmask.metrics.intervals import Estimate
+from unmask.metrics.trajectory import entropies, path_kl, total_correlation_terms
 from unmask.models.oracle import HiddenMarkov, ProductMixture
 from unmask.samplers import build
 

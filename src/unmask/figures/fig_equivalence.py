@@ -185,15 +185,13 @@ def slopes(rows: list[dict], settings: dict) -> list[dict]:
     for law in settings["laws"]:
         for alpha in settings["alphas"]:
             pts = [
-                (math.log(r["N"]), math.log(r["tv"]))
+                (r["N"], r["tv"])
                 for r in rows
                 if r["law"] == law and r["alpha"] == alpha and r["N"] >= settings["fit_from"] and r["tv"] > 0
             ]
             if len(pts) < 2:
                 continue
-            mx = sum(x for x, _ in pts) / len(pts)
-            my = sum(y for _, y in pts) / len(pts)
-            slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+            slope = fit_slope(pts)
             largest = max((r for r in rows if r["law"] == law and r["alpha"] == alpha), key=lambda r: r["N"])
             out.append(
                 {

@@ -122,7 +122,8 @@ def sample_batches(sampler: Any, oracle: Any, n: int, seed: int, batch_size: int
 
 
 def caching_rows(name: str, oracle: Any, settings: dict) -> list[dict]:
-    from unmask.metrics.trajectory import Estimate, path_kl
+    from unmask.metrics.intervals import Estimate
+    from unmask.metrics.trajectory import path_kl
     from unmask.samplers import build
 
     part = settings["caching"]
@@ -164,7 +165,8 @@ def verdict(diff: float, se: float) -> str:
 
 
 def hybrid_rows(name: str, oracle: Any, settings: dict) -> list[dict]:
-    from unmask.metrics.trajectory import Estimate, path_kl
+    from unmask.metrics.intervals import Estimate
+    from unmask.metrics.trajectory import path_kl
     from unmask.samplers import build
 
     part = settings["hybrid"]
@@ -201,12 +203,13 @@ def spread_positions(masked: torch.Tensor, k: int, exclude: torch.Tensor | None 
     for b in range(masked.shape[0]):
         where = free[b].nonzero().squeeze(1)
         picks = torch.linspace(0, where.numel() - 1, k).round().long().unique()
-        extra = [i for i in range(where.numel()) if i not in set(picks.tolist())][: k - picks.numel()]
+        taken = set(picks.tolist())
+        extra = [i for i in range(where.numel()) if i not in taken][: k - picks.numel()]
         out[b, where[torch.cat([picks, torch.tensor(extra, dtype=torch.long)])]] = True
     return out
 
 
-def top_positions(scores: torch.Tensor, masked: torch.Tensor, k: int) -> torch.Tensor:
+def top_k_mask(scores: torch.Tensor, masked: torch.Tensor, k: int) -> torch.Tensor:
     chosen = torch.where(masked, scores, -math.inf).topk(k, dim=1).indices
     return torch.zeros_like(masked).scatter_(1, chosen, True)
 
@@ -229,20 +232,20 @@ def bound_rows(name: str, oracle: Any, settings: dict) -> list[dict]:
     rows = []
     for k in part["budgets"]:
         m = math.ceil(part["gamma"] * k - 1e-9)
-        top = top_positions(confidence, masked, m)
+        top = top_k_mask(confidence, masked, m)
         rules = {
-            "confident": top_positions(confidence, masked, k),
+            "confident": top_k_mask(confidence, masked, k),
             "hybrid": top | spread_positions(masked, k - m, exclude=top),
             "spread": spread_positions(masked, k),
-            "random": top_positions(torch.rand(states, length, generator=g), masked, k),
+            "random": top_k_mask(torch.rand(states, length, generator=g), masked, k),
         }
         for rule, subset in rules.items():
-            a = top_positions(confidence, subset, m)  # A: the most confident ceil(gamma k) of S
+            a = top_k_mask(confidence, subset, m)  # A: the most confident ceil(gamma k) of S
             b = subset & ~a
             tc = total_correlation_terms(oracle, tokens, subset, draws, log_probs).mean(dim=1)  # [states]
             tc_b = total_correlation_terms(oracle, tokens, b, draws, log_probs).mean(dim=1)
             bound = (h * a).sum(dim=1) + tc_b
-            slack = bound - tc
+            gap = mean_se("slack", bound - tc)
             rows.append(
                 {
                     "oracle": name,
@@ -250,8 +253,8 @@ def bound_rows(name: str, oracle: Any, settings: dict) -> list[dict]:
                     "rule": rule,
                     **mean_se("tc", tc),
                     **mean_se("bound", bound),
-                    **mean_se("slack", slack),
-                    "holds": bool(float(slack.mean()) > -2 * float(slack.std() / math.sqrt(states))),
+                    **gap,
+                    "holds": bool(gap["slack"] > -2 * gap["slack_se"]),
                     "sum_entropy_S": float((h * subset).sum(dim=1).mean()),
                 }
             )
@@ -259,9 +262,10 @@ def bound_rows(name: str, oracle: Any, settings: dict) -> list[dict]:
 
 
 def mean_se(key: str, values: torch.Tensor) -> dict:
-    from unmask.metrics.intervals import mean_stderr
+    from unmask.metrics.intervals import Estimate
 
-    return {key: float(values.mean()), f"{key}_se": mean_stderr(values)}
+    estimate = Estimate.of(values)
+    return {key: estimate.mean, f"{key}_se": estimate.stderr}
 
 
 def compute(settings: dict) -> dict:
@@ -318,8 +322,20 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(len(names), 4, figsize=(18, 4 * len(names)), squeeze=False)
     for row, name in zip(axes, names, strict=True):
         draw_trajectories(row[0], [r for r in trajectories if r["oracle"] == name], name)
-        draw_caching(row[1], [r for r in caching if r["oracle"] == name], name)
-        draw_hybrid(row[2], [r for r in hybrid if r["oracle"] == name], name)
+        draw_path_kl(
+            row[1],
+            [r for r in caching if r["oracle"] == name],
+            "variant",
+            "{}",
+            f"{name}: partial caching (moment order, tokens at T = 1)",
+        )
+        draw_path_kl(
+            row[2],
+            [r for r in hybrid if r["oracle"] == name],
+            "gamma",
+            "gamma {}",
+            f"{name}: hybrid, gamma against steps",
+        )
         draw_bound(row[3], [r for r in bound if r["oracle"] == name], name)
     fig.suptitle(TITLE + " (bands and bars: 1.96 standard errors)", fontsize=10)
     fig.tight_layout()
@@ -361,39 +377,22 @@ def draw_trajectories(ax: Any, rows: list[dict], name: str) -> None:
     ax.legend(fontsize=7)
 
 
-def draw_caching(ax: Any, rows: list[dict], name: str) -> None:
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        part = [r for r in rows if r["variant"] == variant]
+def draw_path_kl(ax: Any, rows: list[dict], key: str, label: str, title: str) -> None:
+    """Path KL against steps with its band, one line per value of ``key`` (``label`` formats it)."""
+    for value in dict.fromkeys(r[key] for r in rows):
+        part = [r for r in rows if r[key] == value]
         band(
             ax,
             [r["steps"] for r in part],
             [r["path_kl"] for r in part],
             [r["path_kl_se"] for r in part],
-            label=variant,
+            label=label.format(value),
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel("steps T")
     ax.set_ylabel("path KL (nats / sequence)")
-    ax.set_title(f"{name}: partial caching (moment order, tokens at T = 1)", fontsize=9)
-    ax.legend(fontsize=7)
-
-
-def draw_hybrid(ax: Any, rows: list[dict], name: str) -> None:
-    for gamma in dict.fromkeys(r["gamma"] for r in rows):
-        part = [r for r in rows if r["gamma"] == gamma]
-        band(
-            ax,
-            [r["steps"] for r in part],
-            [r["path_kl"] for r in part],
-            [r["path_kl_se"] for r in part],
-            label=f"gamma {gamma}",
-        )
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("symlog", linthresh=0.1)
-    ax.set_xlabel("steps")
-    ax.set_ylabel("path KL (nats / sequence)")
-    ax.set_title(f"{name}: hybrid, gamma against steps", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
 
 

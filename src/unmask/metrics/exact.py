@@ -23,15 +23,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from unmask.metrics.intervals import mean_stderr
+from unmask.metrics.intervals import Estimate
 from unmask.models.oracle import TabularJoint
 
-
-@dataclass(frozen=True)
-class NLL:
-    mean: float
-    stderr: float
-    n: int
+NLL = Estimate  # nats per sequence
 
 
 def nll(oracle, samples: torch.Tensor) -> NLL:
@@ -39,7 +34,7 @@ def nll(oracle, samples: torch.Tensor) -> NLL:
     values = -oracle.log_prob(samples.cpu()).to(torch.float64)
     if not torch.isfinite(values).all():
         return NLL(math.inf, math.nan, values.numel())
-    return NLL(float(values.mean()), mean_stderr(values), values.numel())
+    return NLL.of(values)
 
 
 def reference_nll(oracle, n: int, seed: int = 0) -> NLL:
@@ -69,6 +64,14 @@ def chi2_sf(statistic: float, dof: int) -> float:
     """Survival function of the chi-square law: ``P(chi2_dof > statistic)``."""
     x = torch.tensor(statistic / 2.0, dtype=torch.float64)
     return float(torch.special.gammaincc(torch.tensor(dof / 2.0, dtype=torch.float64), x))
+
+
+def g_test(counts: torch.Tensor, law: torch.Tensor) -> tuple[float, float]:
+    """``(G, p-value)`` of observed ``counts`` against ``law``: ``G = 2 n KL(q_hat || law)``, chi-square
+    with (support of ``law``) - 1 degrees of freedom (p = 0 if the counts leave the support)."""
+    n = float(counts.sum())
+    g = 2.0 * n * kl_divergence(counts / n, law)
+    return g, chi2_sf(g, int((law > 0).sum()) - 1) if math.isfinite(g) else 0.0
 
 
 def exact_tv_quantile(
@@ -119,16 +122,14 @@ def compare_to_joint(joint: TabularJoint, samples: torch.Tensor) -> JointCompari
     n = int(counts.sum())
     q = counts / n
     p = joint.probs
-    kl = kl_divergence(q, p)
-    g = 2.0 * n * kl
-    dof = int((p > 0).sum()) - 1
+    g, p_value = g_test(counts, p)
     nz = q[q > 0]
     return JointComparison(
         n=n,
         tv=total_variation(q, p),
-        kl=kl,
+        kl=kl_divergence(q, p),
         g_statistic=g,
-        p_value=chi2_sf(g, dof) if math.isfinite(g) else 0.0,
+        p_value=p_value,
         exact_tv_q99=exact_tv_quantile(p, n),
         empirical_entropy=float(-(nz * nz.log()).sum()),
         true_entropy=joint.entropy(),

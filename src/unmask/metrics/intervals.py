@@ -92,6 +92,20 @@ def mean_stderr(values: torch.Tensor) -> float:
     return float(x.std(unbiased=True) / math.sqrt(n)) if n > 1 else math.nan
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over samples with its standard error (``mean_stderr``) and the number of samples."""
+
+    mean: float
+    stderr: float
+    n: int
+
+    @classmethod
+    def of(cls, values: torch.Tensor) -> Estimate:
+        values = values.to(torch.float64).reshape(-1)
+        return cls(float(values.mean()), mean_stderr(values), values.numel())
+
+
 def ratio_stderr(numerator: torch.Tensor, denominator: torch.Tensor) -> float:
     """Delta-method standard error of ``sum numerator / sum denominator`` over samples."""
     a, b = numerator.double(), denominator.double()

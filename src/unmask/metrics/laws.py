@@ -182,16 +182,12 @@ def gumbel_top_k_inclusion(
         count[:, 0] = 1.0
         for i in range(n):
             prefix[i] = count
-            count = (
-                count * stay[:, i, None] + torch.nn.functional.pad(count[:, :-1], (1, 0)) * exceed[:, i, None]
-            )
+            count = add_position(count, stay[:, i, None], exceed[:, i, None])
         count = torch.zeros((c.shape[0], depth), dtype=torch.float64)
         count[:, 0] = 1.0
         for i in reversed(range(n)):
             suffix[i] = count.cumsum(dim=1)
-            count = (
-                count * stay[:, i, None] + torch.nn.functional.pad(count[:, :-1], (1, 0)) * exceed[:, i, None]
-            )
+            count = add_position(count, stay[:, i, None], exceed[:, i, None])
         weights = torch.full((c.shape[0],), step, dtype=torch.float64)
         if start == 0:
             weights[0] *= 0.5
@@ -201,6 +197,12 @@ def gumbel_top_k_inclusion(
             kept = (prefix[:, :, :k] * suffix[:, :, :k].flip(-1)).sum(dim=2)  # P(count_{-i} < k), [N, T]
             out[slot] += torch.einsum("t,nt,tnv->nv", weights, kept, density)
     return marks[None] * out
+
+
+def add_position(count: torch.Tensor, stay: torch.Tensor, exceed: torch.Tensor) -> torch.Tensor:
+    """One step of the Poisson-binomial programme: the law of a count ``[T, depth]`` (truncated at
+    ``depth``) after one more position that exceeds with probability ``exceed`` ``[T, 1]``."""
+    return count * stay + torch.nn.functional.pad(count[:, :-1], (1, 0)) * exceed
 
 
 def _one_or_many(law: torch.Tensor, k: int | Sequence[int]) -> torch.Tensor:

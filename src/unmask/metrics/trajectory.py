@@ -32,22 +32,6 @@ from typing import Any
 
 import torch
 
-from unmask.metrics.intervals import mean_stderr
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A Monte Carlo mean with its standard error (``s / sqrt(n)``)."""
-
-    mean: float
-    stderr: float
-    n: int
-
-    @classmethod
-    def of(cls, values: torch.Tensor) -> Estimate:
-        values = values.to(torch.float64).reshape(-1)
-        return cls(float(values.mean()), mean_stderr(values), values.numel())
-
 
 class PathKL:
     """An oracle that records the path KL of the trajectories sampled from it (module doc).
