@@ -41,6 +41,34 @@ def test_twenty_step_shakespeare_training_writes_a_loadable_checkpoint(tmp_path,
     with torch.no_grad():
         out = build("moment", steps=4).sample(model, 2, generator=torch.Generator().manual_seed(0))
     assert out.tokens.shape == (2, 128)
+    curves = (tmp_path / "shakespeare_curves.csv").read_text().splitlines()
+    assert curves[0] == "curve,step,bits_per_token" and any(r.startswith("val,") for r in curves)
+    assert (tmp_path / "shakespeare_curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_training_continues_from_a_checkpoint_and_records_its_lineage(tmp_path):
+    tiny = ["pretrain=shakespeare", "val_every=10", "val_batches=2", "batch_size=8"]
+    tiny += ["net.width=32", "net.depth=1", "net.heads=2"]
+    first = run_train(tmp_path / "first", *tiny, "max_steps=10")
+    assert first.returncode == 0, first.stderr[-3000:]
+    start = load_model(tmp_path / "first" / "shakespeare").state_dict()
+    second = run_train(
+        tmp_path / "second",
+        *tiny,
+        "max_steps=1",
+        "lr=1e-12",
+        f"init_from={tmp_path / 'first' / 'shakespeare'}",
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    card = json.loads((tmp_path / "second" / "shakespeare.json").read_text())
+    lineage = card["training"]["init_from"]
+    first_card = json.loads((tmp_path / "first" / "shakespeare.json").read_text())
+    assert lineage["weights_sha256"] == first_card["weights_sha256"]
+    assert lineage["training"]["steps"] == 10 and lineage["metrics"] == first_card["metrics"]
+    # one step at lr 1e-12 (and EMA 0.99 of two equal copies) leaves the weights where they started
+    after = load_model(tmp_path / "second" / "shakespeare").state_dict()
+    assert all(torch.allclose(after[k], start[k], atol=1e-6) for k in start)
 
 
 @pytest.mark.slow

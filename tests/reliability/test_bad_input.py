@@ -408,6 +408,10 @@ TRAIN_CASES = [
     (["pretrain=mnist", "tokenizer=no_such_vq"], "no_such_vq"),
     (["batch_size=100000000"], "batch_size=100000000: training needs at least"),
     (["net.width=100000"], "net (480,"),
+    (["init_from=no_such_denoiser"], "init_from='no_such_denoiser': unknown checkpoint 'no_such_denoiser'"),
+    (["init_from=mnist"], "init_from='mnist' has net {'vocab_size': 128"),
+    (["pretrain=mnist_vq", "init_from=mnist_vq"], "init_from='mnist_vq': only a denoiser"),
+    (["init_from=mnist_vq"], "init_from='mnist_vq': checkpoint card"),
 ]
 
 

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from unmask.cli.errors import ConfigError, one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
 from unmask.data.assets import ASSETS, AssetError, fetch
+from unmask.figures.training_curves import write_training_curves
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
 from unmask.lightning.ranks import ranks_fail_together
@@ -62,6 +63,7 @@ TOP_LEVEL_KEYS = (
     "val_batches",
     "lr",
     "warmup_steps",
+    "init_from",
     "hardware",
 )
 TASKS = ("vq", "denoiser", "classifier")
@@ -86,12 +88,44 @@ def check_train_config(cfg: DictConfig) -> None:
             raise ConfigError(f"ema={cfg.ema!r} must be in [0, 1) or null")
         for key in ("vocab_size", "seq_len"):
             check_int(f"net.{key}", cfg.net.get(key), 1)
+    if cfg.get("init_from") is not None:
+        check_init_from(cfg)
     if cfg.training_data == "mnist_tokens":
         try:
             load_card(cfg.get("tokenizer"))
         except (CheckpointError, TypeError) as err:
             raise ConfigError(f"tokenizer={cfg.get('tokenizer')!r}: {err}") from None
     check_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
+
+
+def check_init_from(cfg: DictConfig) -> None:
+    """``init_from`` names a denoiser checkpoint whose network is the one this recipe builds."""
+    if cfg.task != "denoiser":
+        raise ConfigError(f"init_from={cfg.init_from!r}: only a denoiser (task=denoiser) can start from one")
+    try:
+        card = load_card(cfg.init_from, kind="denoiser")
+    except (CheckpointError, TypeError) as err:
+        raise ConfigError(f"init_from={cfg.init_from!r}: {err}") from None
+    net = OmegaConf.to_container(cfg.net, resolve=True)
+    if card["config"] != net:
+        raise ConfigError(
+            f"init_from={cfg.init_from!r} has net {card['config']}, but this recipe builds {net}"
+        )
+
+
+def warm_start(module: MaskedDiffusionModule, name_or_path: str) -> dict:
+    """Load a denoiser checkpoint into the trained network and its EMA copy; its card's lineage."""
+    weights = load_model(name_or_path, kind="denoiser").state_dict()
+    module.net.load_state_dict(weights)
+    if module.ema_net is not None:
+        module.ema_net.load_state_dict(weights)
+    card = load_card(name_or_path, kind="denoiser")
+    return {
+        "checkpoint": str(name_or_path),
+        "weights_sha256": card["weights_sha256"],
+        "training": card.get("training"),
+        "metrics": card.get("metrics"),
+    }
 
 
 def build_data(cfg: DictConfig) -> tuple:
@@ -209,6 +243,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     except AssetError as err:
         raise ConfigError(str(err)) from None
     module = build_module(cfg)
+    lineage = warm_start(module, cfg.init_from) if cfg.get("init_from") is not None else None
     if is_rank_zero():  # the input is valid: the run starts here
         clean_leftovers(run_dir)
         write_snapshot(run_dir, cfg)
@@ -249,12 +284,17 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(),
             "processes": trainer.world_size,  # batch_size is per process
+            **({"init_from": lineage} if lineage else {}),
         },
         "metrics": metrics,
         "git_sha": git_sha(),
         "torch": torch.__version__,
     }
     weights = save_checkpoint(net, card, run_dir / cfg.name)
+    curves = write_training_curves(
+        Path(trainer.logger.log_dir) / "metrics.csv", run_dir / f"{cfg.name}_curves"
+    )
+    log.info("training curves: %s", curves)
     log.info("trained %s in %.0f s: %s -> %s", cfg.name, seconds, metrics, weights)
     if cfg.ship:  # each file copied whole, then renamed into place: the weights first, the card last
         for suffix in (".safetensors", ".json"):
