@@ -139,6 +139,10 @@ def test_shipped_shakespeare_model_gives_perplexity_with_entropy(tmp_path):
     # metrics=auto on text: the judge LM's perplexity, never without the entropy and distinct-n
     assert 1 < results["metrics"]["gen_ppl"] < 1e5 and results["metrics"]["gen_ppl_judge_tokens"] > 8
     assert {"sample_entropy_bits", "distinct_2"} <= set(results["metrics"])
+    # dataset.reference=shakespeare: the judge also scored 8 random 128-character held-out windows
+    m = results["metrics"]
+    assert 0 < m["gen_bits_per_char_data_same_n"] < m["gen_bits_per_char"], "real text beats the samples"
+    assert m["gen_bits_per_char_data_same_n_stderr"] > 0 and m["gen_ppl_data_same_n"] > 1
     lines = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 8 and len(json.loads(lines[0])["text"]) == 128
 

@@ -267,6 +267,11 @@ EVAL_CASES = [
         2,
         "'fid_mnist' needs reference statistics",
     ),
+    (
+        ["model=shakespeare", "dataset.reference=/no/such/held_out.txt", "metrics.names=[gen_ppl]"],
+        2,
+        "dataset.reference=/no/such/held_out.txt: not a readable UTF-8 text file",
+    ),
     (["logger=wandb", "logger.mode=sometimes"], 2, "logger.mode='sometimes' must be one of"),
     (["model=mnist", "model.name=no_such_model"], 2, "no_such_model"),
     (["model.vocab_size=0"], 2, "model: vocab_size=0 must be an integer >= 2"),

@@ -48,7 +48,7 @@ def test_ratio_stderr_is_the_delta_method_of_the_means():
 
 
 def test_perplexity_metrics_keep_the_pooled_value_and_scale_the_stderr_by_it():
-    judged = torch.tensor([[10.0, 4.0], [30.0, 10.0], [12.0, 6.0]], dtype=torch.float64)
+    judged = torch.tensor([[10.0, 4.0, 15.0], [30.0, 10.0, 41.0], [12.0, 6.0, 20.0]], dtype=torch.float64)
     out = perplexity_metrics(judged)
     assert out["gen_ppl"] == pytest.approx(math.exp(52 / 20), rel=1e-12)
     assert out["gen_ppl_judge_tokens"] == 20.0
@@ -56,6 +56,9 @@ def test_perplexity_metrics_keep_the_pooled_value_and_scale_the_stderr_by_it():
     assert out["gen_ppl_stderr"] == pytest.approx(out["gen_ppl"] * se, rel=1e-12)
     assert out["gen_bits_per_token"] == pytest.approx(52 / 20 / math.log(2), rel=1e-12)
     assert out["gen_bits_per_token_stderr"] == pytest.approx(se / math.log(2), rel=1e-12)
+    assert out["gen_bits_per_char"] == pytest.approx(52 / 76 / math.log(2), rel=1e-12)
+    per_char = ratio_stderr(judged[:, 0], judged[:, 2])
+    assert out["gen_bits_per_char_stderr"] == pytest.approx(per_char / math.log(2), rel=1e-12)
 
 
 def test_bootstrap_counts_are_n_draws_per_replicate_and_fixed_by_the_seed():
@@ -162,7 +165,8 @@ def test_fid_mnist_intervals_keep_the_point_values_and_bootstrap_the_label_entro
     images = load_mnist("val")[0][100:164]
     features = metric.features(images)
     plain, with_intervals = metric.score(features), metric.score(features, Bootstrap(6, seed=1))
-    assert {k: with_intervals[k] for k in plain} == plain
+    kept = {k for k in plain if k != "fid_mnist_data_same_n"}  # the floor's draw follows the seed (below)
+    assert {k: with_intervals[k] for k in kept} == {k: plain[k] for k in kept}
     labels = metric.net.head(features).argmax(dim=1)
     counts = bootstrap_counts(64, 6, 1)
     replicates = []
@@ -170,6 +174,13 @@ def test_fid_mnist_intervals_keep_the_point_values_and_bootstrap_the_label_entro
         p = np.bincount(resampled(labels, counts[b]).numpy(), minlength=10) / 64
         replicates.append(-sum(q * math.log2(q) for q in p if q > 0))
     assert with_intervals["label_entropy_bits_stderr"] == pytest.approx(np.std(replicates, ddof=1), rel=1e-9)
-    real = metric.features(metric.validation_images[:64])
+    real = metric.features(metric.real_images(64, seed=1))
     floor = with_interval("fid_mnist_data_same_n", real, metric.reference, Bootstrap(6, seed=1))
     assert {k: with_intervals[k] for k in floor} == floor, "the floor: a bootstrap over its n real images"
+    # the floor's images are a draw without replacement fixed by the run's seed, another per seed
+    picks = [metric.real_images(64, seed) for seed in (1, 1, 2)]
+    assert torch.equal(picks[0], picks[1]) and not torch.equal(picks[0], picks[2])
+    assert len({bytes(image.numpy()) for image in picks[0]}) == 64
+    other = metric.score(features, Bootstrap(6, seed=2))
+    assert other["fid_mnist"] == with_intervals["fid_mnist"]
+    assert other["fid_mnist_data_same_n"] != with_intervals["fid_mnist_data_same_n"]

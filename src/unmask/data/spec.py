@@ -7,8 +7,9 @@ of the hybrid sampler, the blocks of the semi-autoregressive samplers), how many
 draws at each ``scale`` (``quick`` for ``make run``, ``cpu`` for the CPU figures, ``paper`` for a
 cluster), and the reference statistics of its metrics (``reference``: the data the FIDs compare
 to: ``mnist`` for ``fid_mnist`` / ``fid_inception``, or the path of a file for ``fid``, see
-``unmask.metrics.reference``). ``check(model)`` refuses a dataset that does not fit the model,
-before any compute.
+``unmask.metrics.reference``; for text, the real text that ``gen_ppl`` scores beside the samples:
+``shakespeare``, the held-out plays, or the path of a ``.txt`` file). ``check(model)`` refuses a
+dataset that does not fit the model, before any compute.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from unmask.checks import check_integer
 
 EXPLORE_ORDERS = ("halton", "random")
-REFERENCES = (None, "mnist")  # shipped references (docs/ASSETS.md); any other string is a file path
+REFERENCES = (None, "mnist", "shakespeare")  # shipped references (docs/ASSETS.md); any other string is a path
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ class DatasetSpec:
         is_path = isinstance(self.reference, str) and bool(self.reference.strip())
         if self.reference not in REFERENCES and not is_path:
             raise ValueError(
-                f"dataset.reference={self.reference!r} must be null, mnist or the path of a reference "
-                "file (.npz with mu and sigma, or with images arr_0; or a folder of images)"
+                f"dataset.reference={self.reference!r} must be null, mnist, shakespeare or the path of a "
+                "reference file (.npz with mu and sigma, or with images arr_0; a folder of images; a .txt)"
             )
         if self.conditioning is not None and not callable(getattr(self.conditioning, "prepare", None)):
             raise ValueError(

@@ -152,9 +152,9 @@ def with_interval(
 
 class MNISTFeatureFID:
     """The fast domain FID. Load once per process; ``features(images)`` per batch (on any rank),
-    ``score(features, bootstrap)`` on the union -> ``fid_mnist``, ``fid_mnist_data_same_n`` (its
-    interval: a bootstrap over the ``n`` real images, not disjoint draws: there may be fewer than
-    ``2 n`` validation images), ``label_entropy_bits``."""
+    ``score(features, bootstrap)`` on the union -> ``fid_mnist``, ``fid_mnist_data_same_n`` (``n`` real
+    validation images drawn with the run's seed; its interval: a bootstrap over them, not disjoint
+    draws: there may be fewer than ``2 n`` validation images), ``label_entropy_bits``."""
 
     def __init__(self, checkpoint: str = "mnist_classifier", device: str | torch.device = "cpu"):
         from unmask.data.assets import fetch
@@ -173,13 +173,20 @@ class MNISTFeatureFID:
         device = next(self.net.parameters()).device
         return torch.cat([self.net.features(b.to(device)).cpu() for b in images.split(1000)])
 
+    def real_images(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` validation images drawn without replacement with ``seed`` (the run's): the floor
+        of a run of another seed is another draw, so the floor's own sampling spread shows."""
+        generator = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(self.validation_images.shape[0], generator=generator)[:n]
+        return self.validation_images[pick]
+
     @torch.no_grad()
     def score(self, features: torch.Tensor, bootstrap: Bootstrap | None = None) -> dict[str, Any]:
         device = next(self.net.parameters()).device
         labels = torch.cat([self.net.head(f.to(device)).argmax(dim=1).cpu() for f in features.split(1000)])
         p = torch.bincount(labels, minlength=10).double() / labels.numel()
         entropy = float(-(p[p > 0] * p[p > 0].log()).sum() / math.log(2))
-        real = self.features(self.validation_images[: features.shape[0]])
+        real = self.features(self.real_images(features.shape[0], bootstrap.seed if bootstrap else 0))
         out = with_interval("fid_mnist", features, self.reference, bootstrap, device)
         out |= with_interval("fid_mnist_data_same_n", real, self.reference, bootstrap, device)
         if bootstrap is None:

@@ -5,9 +5,13 @@ truncated to ``max_length`` judge tokens, and scored by teacher forcing: the sum
 log-likelihood (nats) of the scored judge tokens, and how many were scored. Over a set of
 samples, ``gen_ppl = exp(sum NLL / sum tokens)`` (token-weighted, as torchmetrics' Perplexity and
 MDLM's), with its delta-method standard error (``unmask.metrics.intervals``: a ratio of sums over
-samples), and ``gen_bits_per_token`` its log2. A low perplexity alone rewards repetitive text, so
-``unmask-eval`` always reports it next to the entropy and distinct-n statistics
-(``metrics/text.py``).
+samples), and ``gen_bits_per_token`` its log2. ``gen_bits_per_char`` divides the same NLL sum
+(in bits) by the characters the judge saw (``characters``): unlike a per-token rate it does not
+depend on how many judge tokens a text happens to split into (real text, untempered samples and
+shuffled text split at different rates), so texts of the same length compare by it; the first
+judge token of a text is context, not scored, the same for every text. A low perplexity alone
+rewards repetitive text, so ``unmask-eval`` always reports it next to the entropy and distinct-n
+statistics (``metrics/text.py``).
 
 Which tokens are scored (options ``metrics.gen_ppl.*``):
 
@@ -275,6 +279,14 @@ class GenerativePerplexity:
             text, add_special_tokens=self.special_tokens, truncation=True, max_length=self.max_length
         )
         return list(encoded["input_ids"])
+
+    def characters(self, texts: list[str]) -> torch.Tensor:
+        """``[N]`` int64: the characters of each text that the judge sees (the text as cut to
+        ``max_length`` judge tokens, special tokens left out), the denominator of bits per character."""
+        return torch.tensor(
+            [len(self.tokenizer.decode(self.judge_ids(t), skip_special_tokens=True)) for t in texts],
+            dtype=torch.long,
+        )
 
     @torch.no_grad()
     def nll(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,9 +83,40 @@ def domain_of(model: Any) -> str:
 FID_METRICS = ("fid_mnist", "fid_inception")  # against the MNIST test images (reference=mnist)
 
 
+TEXT_REFERENCES = ("shakespeare",)  # real text for gen_ppl's data line: the held-out plays
+
+
 def reference_kind(reference: str | None) -> str | None:
-    """``None``, ``mnist`` or ``file`` (any other value of ``dataset.reference`` is a path)."""
-    return reference if reference in (None, "mnist") else "file"
+    """``None``, ``mnist``, ``text`` (``shakespeare`` or a ``.txt`` path: real text for
+    ``gen_ppl``'s data line) or ``file`` (any other value of ``dataset.reference`` is a path)."""
+    if reference in (None, "mnist"):
+        return reference
+    return "text" if reference in TEXT_REFERENCES or str(reference).endswith(".txt") else "file"
+
+
+def reference_text(reference: str) -> str:
+    """The real text of a text reference (``reference_kind`` = ``text``)."""
+    if reference == "shakespeare":
+        from unmask.data.shakespeare import load_text
+
+        return load_text("val")
+    from pathlib import Path
+
+    try:
+        text = Path(reference).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"dataset.reference={reference}: not a readable UTF-8 text file ({err})") from None
+    if not text:
+        raise ValueError(f"dataset.reference={reference}: the text file is empty")
+    return text
+
+
+def random_windows(text: str, count: int, length: int, seed: int) -> list[str]:
+    """``count`` windows of ``length`` characters at uniform random starts (seeded) in ``text``."""
+    length = max(1, min(length, len(text)))
+    generator = torch.Generator().manual_seed(seed)
+    starts = torch.randint(0, len(text) - length + 1, (count,), generator=generator).tolist()
+    return [text[s : s + length] for s in starts]
 
 
 def supported_metrics(domain: str, model: Any, reference: str | None = "mnist") -> list[str]:
@@ -263,6 +294,8 @@ class MetricSuite:
 
             options = self.options["gen_ppl"]
             check_judge(options["model"], needs_eos=options["eos"] == "first")
+            if reference_kind(self.reference) == "text":
+                reference_text(str(self.reference))
 
     @property
     def per_batch(self) -> list[str]:
@@ -291,8 +324,9 @@ class MetricSuite:
                 if name in todo:
                     out[name] = self.network(name).features(images)
         if "gen_ppl" in todo:
-            total, count = self.network("gen_ppl").nll(model.decode(tokens))
-            out["gen_ppl"] = torch.stack([total, count.double()], dim=1)
+            judge, texts = self.network("gen_ppl"), model.decode(tokens)
+            total, count = judge.nll(texts)
+            out["gen_ppl"] = torch.stack([total, count.double(), judge.characters(texts).double()], dim=1)
         return out
 
     def reduce(self, model: Any, tokens: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -316,22 +350,44 @@ class MetricSuite:
                 out |= self.network(name).score(features[name], bootstrap)
         if "gen_ppl" in self.names:
             out |= perplexity_metrics(features["gen_ppl"])
+            if reference_kind(self.reference) == "text":
+                out |= self.text_data_line(features["gen_ppl"])
         return out
+
+    def text_data_line(self, judged: torch.Tensor) -> dict[str, float]:
+        """The judge's score of as many random windows of the reference text as there are samples,
+        each as long as the samples' mean length in characters, drawn with the run's seed (so runs
+        of other seeds show the line's own sampling spread): ``gen_ppl_data_same_n`` and
+        ``gen_bits_per_char_data_same_n``, each with its standard error."""
+        n, length = judged.shape[0], round(float(judged[:, 2].mean())) if judged.shape[0] else 0
+        windows = random_windows(reference_text(str(self.reference)), n, length, self.seed)
+        judge = self.network("gen_ppl")
+        total, count = judge.nll(windows)
+        real = perplexity_metrics(torch.stack([total, count.double(), judge.characters(windows).double()], 1))
+        return {
+            f"{name}_data_same_n{suffix}": real[f"{name}{suffix}"]
+            for name in ("gen_ppl", "gen_bits_per_char")
+            for suffix in ("", "_stderr")
+        }
 
 
 def perplexity_metrics(judged: torch.Tensor) -> dict[str, float]:
-    """``gen_ppl`` (token-weighted), ``gen_bits_per_token`` (its log2) with their delta-method
-    standard errors, and ``gen_ppl_judge_tokens``, from the per-sample ``[N, 2]`` (NLL sum, tokens)."""
+    """``gen_ppl`` (token-weighted), ``gen_bits_per_token`` (its log2) and ``gen_bits_per_char``
+    (the NLL over the characters the judge saw) with their delta-method standard errors, and
+    ``gen_ppl_judge_tokens``, from the per-sample ``[N, 3]`` (NLL sum, tokens, characters)."""
     from unmask.metrics.lm import perplexity
 
-    total, count = judged[:, 0].double(), judged[:, 1].double()
+    total, count, chars = judged[:, 0].double(), judged[:, 1].double(), judged[:, 2].double()
     ppl, stderr = perplexity(total, count.long()), ratio_stderr(total, count)
-    tokens = float(count.sum())
+    tokens, characters = float(count.sum()), float(chars.sum())
     bits = float(total.sum()) / tokens / math.log(2) if tokens else math.nan
+    per_char = float(total.sum()) / characters / math.log(2) if characters else math.nan
     return {
         "gen_ppl": ppl,
         "gen_ppl_stderr": ppl * stderr,
         "gen_bits_per_token": bits,
         "gen_bits_per_token_stderr": stderr / math.log(2),
+        "gen_bits_per_char": per_char,
+        "gen_bits_per_char_stderr": ratio_stderr(total, chars) / math.log(2) if characters else math.nan,
         "gen_ppl_judge_tokens": tokens,
     }
