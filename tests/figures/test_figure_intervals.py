@@ -36,3 +36,23 @@ def test_a_line_gets_a_band_of_two_standard_errors_only_where_there_is_one():
 def test_table_cells_show_the_half_width():
     assert with_interval({"fid": 150.0, "fid_stderr": 4.0}, "fid") == "150.0 ± 7.84"
     assert with_interval({"fid": 150.0, "fid_stderr": math.nan}, "fid") == "150.0"
+
+
+def test_ranking_against_the_best_resolves_only_beyond_two_standard_errors_of_the_difference():
+    from unmask.figures.common import rank_against_best, ranking_sentence
+
+    rows = [
+        {"m": "a", "fid": 100.0, "fid_stderr": 3.0},
+        {"m": "b", "fid": 108.0, "fid_stderr": 4.0},  # diff 8 < 2 * 5: not resolved
+        {"m": "c", "fid": 111.0, "fid_stderr": 4.0},  # diff 11 > 2 * 5: resolved
+        {"m": "d", "fid": 300.0, "fid_stderr": math.nan},  # no standard error: never resolved
+        {"m": "e", "fid": math.nan, "fid_stderr": 1.0},  # no value: left out
+    ]
+    ranking = rank_against_best(rows, "m", "fid")
+    assert (ranking.best, ranking.value, ranking.tied, ranking.worse) == ("a", 100.0, ("b", "d"), ("c",))
+    higher = rank_against_best(rows, "m", "fid", lower_is_better=False)
+    assert higher.best == "d" and set(higher.tied) == {"a", "b", "c"}
+    assert ranking_sentence(ranking, "4 steps") == (
+        "4 steps: best a (100.0); not resolved from it: b, d; resolved worse: c"
+    )
+    assert rank_against_best(rows[4:], "m", "fid") is None

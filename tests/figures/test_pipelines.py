@@ -58,6 +58,15 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
     }
     text = {r["method"]: r for r in table if r["model"] == "shakespeare"}
     assert float(text["maskgit"]["gen_ppl"]) > 1 and float(text["maskgit"]["entropy_bits"]) > 0
+    # judge bits per character, beside the real-text line (4 random held-out windows, the run's seed)
+    assert 0 < float(text["maskgit"]["bits_per_char_floor"]) < float(text["maskgit"]["bits_per_char"])
+    resolved = rows(tmp_path / "figures" / "quickstart_resolved.csv")
+    assert {(r["model"], r["steps"]) for r in resolved} == {("mnist", "4"), ("shakespeare", "4")}
+    for r in resolved:  # every method is named once: the best, not resolved from it, or resolved worse
+        named = [r["best"], *r["not_resolved_from_best"].split(", "), *r["resolved_worse"].split(", ")]
+        assert sorted(n for n in named if n != "none") == sorted(
+            ["maskgit", "moment_cached", "semi_ar", "llada_t1"]
+        )
     mnist = {r["method"]: r for r in table if r["model"] == "mnist"}
     assert float(mnist["moment_cached"]["cost"]) > float(mnist["moment_cached"]["nfe"]) == 4
     assert float(mnist["semi_ar"]["nfe"]) == 7, "7 blocks of 7 codes: one call each at budget 4"

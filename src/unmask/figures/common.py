@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from unmask.figures.records import Run
@@ -23,6 +24,8 @@ QUALITY_METRICS = {
     "fid_floor": "fid_mnist_data_same_n",
     "label_entropy_bits": "label_entropy_bits",
     "gen_ppl": "gen_ppl",
+    "bits_per_char": "gen_bits_per_char",
+    "bits_per_char_floor": "gen_bits_per_char_data_same_n",
     "entropy_bits": "sample_entropy_bits",
 }
 Z95 = 1.959963984540054
@@ -102,6 +105,51 @@ def empty_panel(ax: Any, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Methods at one point, ranked against the best: ``tied`` are not resolved from ``best``
+    (their difference is within ``z`` standard errors of the difference, the runs independent:
+    ``sqrt(se_a^2 + se_b^2)``; a value without a standard error is never resolved), ``worse`` are
+    resolved worse than it, each list in the order of its mean."""
+
+    best: str
+    value: float
+    tied: tuple[str, ...]
+    worse: tuple[str, ...]
+
+
+def rank_against_best(
+    rows: list[dict], label: str, key: str, lower_is_better: bool = True, z: float = 2.0
+) -> Ranking | None:
+    """The ``Ranking`` of ``rows`` (one per ``label`` value) by column ``key`` and its
+    ``<key>_stderr``; ``None`` without a finite value."""
+    scored = [r for r in rows if finite([r.get(key)])]
+    if not scored:
+        return None
+    sign = 1 if lower_is_better else -1
+    scored.sort(key=lambda r: sign * r[key])
+    best = scored[0]
+    se_best = number(best.get(f"{key}_stderr"))
+    tied, worse = [], []
+    for r in scored[1:]:
+        se = math.hypot(se_best, number(r.get(f"{key}_stderr")))
+        resolved = math.isfinite(se) and abs(r[key] - best[key]) > z * se
+        (worse if resolved else tied).append(str(r[label]))
+    return Ranking(str(best[label]), float(best[key]), tuple(tied), tuple(worse))
+
+
+def ranking_sentence(ranking: Ranking | None, where: str) -> str:
+    """``where: best X (v); not resolved from it: ...; resolved worse: ...`` (2 standard errors)."""
+    if ranking is None:
+        return f"{where}: no finite value"
+    from unmask.figures.tables import format_value
+
+    parts = [f"{where}: best {ranking.best} ({format_value(ranking.value)})"]
+    parts.append(f"not resolved from it: {', '.join(ranking.tied) or 'none'}")
+    parts.append(f"resolved worse: {', '.join(ranking.worse) or 'none'}")
+    return "; ".join(parts)
 
 
 def with_interval(row: dict, key: str) -> str:

@@ -1,5 +1,12 @@
 """quickstart: the main job's summary (``make run``): a compact comparison of samplers at a few
-step budgets on the shipped MNIST and Shakespeare models, as a table, a figure and sample grids."""
+step budgets on the shipped MNIST and Shakespeare models, as a table, a figure and sample grids.
+
+Each panel (MNIST domain FID; Shakespeare judge bits per character) carries its runs' 95% bands,
+the real data scored at the same n (the FID floor; the real-text line) and, under it, one sentence
+per budget saying what is resolved: the best method, the methods not resolved from it at 2
+standard errors of the difference, and those resolved worse (``common.rank_against_best``; the
+same sentences are the ``quickstart_resolved`` table). Only the resolved part of an ordering is
+claimed, which is what stays put across seeds and machines."""
 
 from __future__ import annotations
 
@@ -7,7 +14,16 @@ import json
 import math
 from pathlib import Path
 
-from unmask.figures.common import empty_panel, line_with_band, quality_columns, select_models, with_interval
+from unmask.figures.common import (
+    Z95,
+    empty_panel,
+    line_with_band,
+    quality_columns,
+    rank_against_best,
+    ranking_sentence,
+    select_models,
+    with_interval,
+)
 from unmask.figures.records import Run
 from unmask.figures.tables import Table, format_value, pyplot, save_figure
 
@@ -28,6 +44,9 @@ COLUMNS = [
     "label_entropy_bits",
     "gen_ppl",
     "gen_ppl_stderr",
+    "bits_per_char",
+    "bits_per_char_stderr",
+    "bits_per_char_floor",
     "entropy_bits",
     "num_samples",
     "seconds",
@@ -58,7 +77,52 @@ def collect(runs: list[Run]) -> list[Table]:
     )
     rows.sort(key=lambda r: (r["model"], methods.index(r["method"]), r["steps"]))
     table = Table(NAME, TITLE, COLUMNS, rows)
-    return [table, summary(table, methods)]
+    return [table, summary(table, methods), resolved(table)]
+
+
+PANELS = {  # model -> (column, what it is); lower is better in both
+    "mnist": ("fid", "domain FID"),
+    "shakespeare": ("bits_per_char", "judge bits per character"),
+}
+
+
+def resolved(table: Table) -> Table:
+    """Per model and budget: the best method, those not resolved from it, those resolved worse."""
+    out = Table(
+        "resolved",
+        "What is resolved (2 standard errors of the difference, lower is better)",
+        ["model", "metric", "steps", "best", "value", "not_resolved_from_best", "resolved_worse"],
+        note=(
+            "Per budget: the best method by its mean, the methods whose difference to it is within 2 "
+            "standard errors (sqrt(se_a^2 + se_b^2), independent runs), and those resolved worse. "
+            "Orderings inside the first group are not claimed."
+        ),
+    )
+    for model, (key, what) in PANELS.items():
+        for steps in sorted({r["steps"] for r in table.where(model=model)}):
+            ranking = rank_against_best(table.where(model=model, steps=steps), "method", key)
+            if ranking is None:
+                continue
+            out.rows.append(
+                {
+                    "model": model,
+                    "metric": what,
+                    "steps": steps,
+                    "best": ranking.best,
+                    "value": ranking.value,
+                    "not_resolved_from_best": ", ".join(ranking.tied) or "none",
+                    "resolved_worse": ", ".join(ranking.worse) or "none",
+                }
+            )
+    return out
+
+
+def panel_sentences(table: Table, model: str) -> list[str]:
+    key = PANELS[model][0]
+    return [
+        ranking_sentence(rank_against_best(table.where(model=model, steps=s), "method", key), f"{s} steps")
+        for s in sorted({r["steps"] for r in table.where(model=model)})
+    ]
 
 
 def job_number(run: Run) -> float:
@@ -68,21 +132,22 @@ def job_number(run: Run) -> float:
 
 
 def summary(table: Table, methods: list[str]) -> Table:
-    """One row per method: MNIST FID and Shakespeare perplexity (entropy) at each step budget,
-    and the denoiser calls each model's runs made."""
+    """One row per method: MNIST FID and Shakespeare judge bits per character (entropy) at each
+    step budget, and the denoiser calls each model's runs made."""
     steps = sorted({r["steps"] for r in table.rows})
     models = [m for m in ("mnist", "shakespeare") if table.where(model=m)]
-    heads = {"mnist": "FID", "shakespeare": "PPL (H)"}
+    heads = {"mnist": "FID", "shakespeare": "bits/char (H)"}
     columns = ["method", *[f"{heads[m]} {s}" for m in models for s in steps], *[f"NFE {m}" for m in models]]
     counts = ", ".join(f"{m} {table.where(model=m)[0]['num_samples']}" for m in models)
     out = Table(
         "summary",
-        "Summary: MNIST domain FID, Shakespeare gen. perplexity (entropy, bits)",
+        "Summary: MNIST domain FID, Shakespeare judge bits per character (entropy, bits)",
         columns,
         note=(
             f"num_samples: {counts}. Columns by steps (the call budget), each value with the half width "
             "of its 95% interval (1.96 standard errors: a bootstrap over the images for FID, the delta "
-            "method over the texts for perplexity); NFE: the calls made at each "
+            "method over the texts for bits per character, the judge's NLL over the characters it saw); "
+            f"{data_lines(table)}. NFE: the calls made at each "
             "budget (adaptive and block-wise samplers may differ; partial caching adds refreshes, "
             "counted in the CSV's cost)."
         ),
@@ -99,28 +164,63 @@ def summary(table: Table, methods: list[str]) -> Table:
                 if model == "mnist":
                     row[f"FID {s}"] = with_interval(cell, "fid")
                 else:
-                    row[f"PPL (H) {s}"] = f"{with_interval(cell, 'gen_ppl')} ({cell['entropy_bits']:.2f})"
+                    row[f"bits/char (H) {s}"] = (
+                        f"{with_interval(cell, 'bits_per_char')} ({cell['entropy_bits']:.2f})"
+                    )
                 nfe.append(format_value(cell["nfe"]))
             row[f"NFE {model}"] = "/".join(nfe)
         out.rows.append(row)
     return out
 
 
+def data_line(rows: list[dict], key: str) -> tuple[float, float] | None:
+    """The mean of the runs' data line ``key`` (the FID floor, the real-text line) and its
+    standard error (runs of one seed share one draw; across seeds, their spread)."""
+    values = [(r[key], r.get(f"{key}_stderr", math.nan)) for r in rows if math.isfinite(r.get(key, math.nan))]
+    if not values:
+        return None
+    draws = {v: e for v, e in values}  # runs of one seed and n share a draw: count it once
+    mean = sum(draws) / len(draws)
+    spread = [e for e in draws.values() if math.isfinite(e)]
+    return mean, (sum(e * e for e in spread) ** 0.5 / len(spread)) if spread else math.nan
+
+
+def data_lines(table: Table) -> str:
+    parts = []
+    for model, key, what in (
+        ("mnist", "fid_floor", "real images at the same n score FID"),
+        ("shakespeare", "bits_per_char_floor", "random held-out windows score"),
+    ):
+        line = data_line(table.where(model=model), key)
+        if line:
+            parts.append(f"{what} {line[0]:.3g} ± {Z95 * line[1]:.2g}")
+    return "; ".join(parts) or "no data line"
+
+
 def draw(tables: list[Table], out_dir: Path) -> list[Path]:
+    import textwrap
+
     plt = pyplot()
-    rows = tables[0].rows
+    table = tables[0]
+    rows = table.rows
     methods = list(dict.fromkeys(r["method"] for r in rows))
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"] if len(methods) <= 10 else colormaps["tab20"]
     colors = {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
     panels = [
-        (axes[0], "mnist", "fid", "MNIST: domain FID (lower is better)"),
-        (axes[1], "shakespeare", "gen_ppl", "Shakespeare: gen. perplexity (SmolLM2)"),
-        (axes[2], "shakespeare", "entropy_bits", "Shakespeare: per-sample entropy (bits)"),
+        (axes[0], "mnist", "fid", "fid_floor", "MNIST: domain FID (lower is better)"),
+        (
+            axes[1],
+            "shakespeare",
+            "bits_per_char",
+            "bits_per_char_floor",
+            "Shakespeare: judge bits/char (SmolLM2)",
+        ),
+        (axes[2], "shakespeare", "entropy_bits", None, "Shakespeare: per-sample entropy (bits)"),
     ]
-    for ax, model, key, title in panels:
+    for ax, model, key, floor, title in panels:
         ax.set_title(title)
         picked = [r for r in rows if r["model"] == model]
         if not picked:
@@ -138,20 +238,25 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE (denoiser calls)")
-        if key == "gen_ppl":
-            ax.set_yscale("log")
-        if model == "mnist":
-            floor = [r["fid_floor"] for r in picked if math.isfinite(r["fid_floor"])]
-            if floor:
-                ax.set_title(f"{title}\nreal images at the same n: {sum(floor) / len(floor):.0f}")
+        if key == "fid":
+            ax.set_yscale("log")  # the collapsed peers sit 3-4x above the rest
+        line = data_line(picked, floor) if floor else None
+        if line:
+            what = "real images" if model == "mnist" else "real text"
+            ax.axhline(line[0], color="0.2", lw=1, ls=":", label=f"{what}, same n")
+            if math.isfinite(line[1]):
+                ax.axhspan(line[0] - Z95 * line[1], line[0] + Z95 * line[1], color="0.5", alpha=0.12, lw=0)
+        if key in ("fid", "bits_per_char"):
+            sentences = "\n".join(textwrap.fill(t, 62) for t in panel_sentences(table, model))
+            ax.text(0, -0.2, f"Resolved at 2 se:\n{sentences}", transform=ax.transAxes, va="top", fontsize=6)
     handles, labels = [], []
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in labels:
                 handles.append(h)
                 labels.append(label)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 10), bbox_to_anchor=(0.5, -0.08))
-    fig.suptitle("Samplers at a budget of 4, 8, 16 steps (dashed: peers)", fontsize=10)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 10), bbox_to_anchor=(0.5, 0.99))
+    fig.suptitle("Samplers at a budget of 4, 8, 16 steps (dashed: peers; bands: 95%)", fontsize=10, y=1.06)
     files = save_figure(fig, out_dir, NAME)
     return files + sample_grids(rows, methods, out_dir)
 

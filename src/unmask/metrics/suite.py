@@ -231,6 +231,7 @@ def check_reference_kind(name: str, reference: str | None) -> None:
 
 
 _LOADED: dict[tuple[str, str, str], Any] = {}  # (metric, its options, device) -> network
+_DATA_LINES: dict[tuple, dict[str, float]] = {}  # (reference, n, length, seed, judge options) -> scores
 
 
 def load_network(
@@ -360,10 +361,14 @@ class MetricSuite:
         of other seeds show the line's own sampling spread): ``gen_ppl_data_same_n`` and
         ``gen_bits_per_char_data_same_n``, each with its standard error."""
         n, length = judged.shape[0], round(float(judged[:, 2].mean())) if judged.shape[0] else 0
-        windows = random_windows(reference_text(str(self.reference)), n, length, self.seed)
-        judge = self.network("gen_ppl")
-        total, count = judge.nll(windows)
-        real = perplexity_metrics(torch.stack([total, count.double(), judge.characters(windows).double()], 1))
+        key = (str(self.reference), n, length, self.seed, json.dumps(self.options["gen_ppl"], sort_keys=True))
+        if key not in _DATA_LINES:  # the runs of a sweep at one n and seed share one draw: score it once
+            windows = random_windows(reference_text(str(self.reference)), n, length, self.seed)
+            judge = self.network("gen_ppl")
+            total, count = judge.nll(windows)
+            chars = judge.characters(windows).double()
+            _DATA_LINES[key] = perplexity_metrics(torch.stack([total, count.double(), chars], 1))
+        real = _DATA_LINES[key]
         return {
             f"{name}_data_same_n{suffix}": real[f"{name}{suffix}"]
             for name in ("gen_ppl", "gen_bits_per_char")
