@@ -192,6 +192,34 @@ def test_computed_figures_pipelines(tmp_path):
     assert figures(tmp_path, "fig_one_by_one", str(record)).returncode == 0
 
 
+def test_oracle_trajectories_pipeline_on_small_oracles(tmp_path):
+    result = figures(
+        tmp_path,
+        "fig_oracle_trajectories",
+        "figure.oracles.hmm.seq_len=16",
+        "figure.oracles.mixture.height=4",
+        "figure.oracles.mixture.width=4",
+        "figure.num_samples=40",
+        "figure.reference_samples=80",
+        "figure.batch_size=40",
+        "figure.trajectories.steps=[4]",
+        "figure.caching.steps=[4]",
+        "figure.hybrid.steps=[4]",
+        "figure.hybrid.gammas=[0.0,1.0]",
+        "figure.bound.budgets=[2]",
+        "figure.bound.states=8",
+        "figure.bound.draws=8",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = assert_drawn(tmp_path, "fig_oracle_trajectories")
+    assert {(r["oracle"], r["steps"]) for r in table} >= {("hmm", "4"), ("mixture", "4")}
+    bound = rows(tmp_path / "figures" / "fig_oracle_trajectories_bound.csv")
+    assert {(r["oracle"], r["masked"]) for r in bound} == {
+        (o, m) for o in ("hmm", "mixture") for m in ("0.5", "0.9")
+    }
+    assert all(r["holds"] == "True" for r in bound), "Proposition 4 is a theorem"
+
+
 def test_a_failed_sweep_names_its_log(tmp_path):
     result = figures(
         tmp_path,
