@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from unmask.errors import ConfigError, first_line
 from unmask.io import git_sha, save_image_grid
-from unmask.metrics.suite import MetricSuite, check_options, domain_of, select_metrics
+from unmask.metrics.suite import MetricSuite, check_options, current_feature, domain_of, select_metrics
 from unmask.rundir import (
     Commit,
     check_run_directory,
@@ -239,15 +239,16 @@ def run_key(config: dict[str, Any], model: Any = None, conditioning: Any = None)
 
 def gather_features(suite: MetricSuite, model: Any, shards: list[dict]) -> dict[str, torch.Tensor]:
     """Per-batch features in batch order; a shard written without some (an earlier run with
-    other metrics) gets them computed here."""
+    other metrics) or with an older layout of one (``current_feature``) gets them computed here."""
     out = {}
     for name in suite.per_batch:
         parts = []
         for shard in shards:
             stored = shard.get("features", {})
-            parts.append(
-                stored[name] if name in stored else suite.batch_features(model, shard["tokens"], [name])[name]
-            )
+            if name in stored and current_feature(name, stored[name]):
+                parts.append(stored[name])
+            else:
+                parts.append(suite.batch_features(model, shard["tokens"], [name])[name])
         out[name] = torch.cat(parts)
     return out
 

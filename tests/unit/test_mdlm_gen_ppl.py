@@ -84,7 +84,8 @@ def test_mdlm_convention_equals_mdlms_own_computation(gpt2_judge):
     judge = GenerativePerplexity(**options["gen_ppl"], device="cpu")
     assert len(judge.judge_ids(TEXTS[0])) == 24, "the longest sample reaches max_length (MDLM's padding)"
     nll, count = judge.nll(TEXTS)
-    ppl = perplexity_metrics(torch.stack([nll, count.double()], dim=1))["gen_ppl"]
+    judged = torch.stack([nll, count.double(), judge.characters(TEXTS).double()], dim=1)
+    ppl = perplexity_metrics(judged)["gen_ppl"]
     assert ppl == pytest.approx(mdlm_reference(gpt2_judge, TEXTS, max_length=24, context=10), rel=1e-5)
     other = GenerativePerplexity(**(options["gen_ppl"] | {"eos": "all"}), device="cpu").nll(TEXTS)
     assert other[1].sum() < count.sum(), "the rule matters here: the EOS after a short sample"

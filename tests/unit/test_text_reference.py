@@ -36,3 +36,20 @@ def test_shakespeare_reference_is_the_held_out_plays_and_a_bad_file_is_named(tmp
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(ValueError, match="the text file is empty"):
         reference_text(str(tmp_path / "empty.txt"))
+
+
+def test_judge_features_of_an_older_layout_are_recomputed_not_read():
+    import torch
+
+    from unmask.evaluation import gather_features
+
+    class Suite:
+        per_batch = ("gen_ppl",)
+
+        def batch_features(self, model, tokens, names):
+            return {"gen_ppl": torch.ones(tokens.shape[0], 3)}
+
+    current = {"tokens": torch.zeros(2, 4), "features": {"gen_ppl": torch.full((2, 3), 7.0)}}
+    older = {"tokens": torch.zeros(3, 4), "features": {"gen_ppl": torch.full((3, 2), 7.0)}}  # no characters
+    out = gather_features(Suite(), None, [current, older])["gen_ppl"]
+    assert out.shape == (5, 3) and out[:2].eq(7).all() and out[2:].eq(1).all()

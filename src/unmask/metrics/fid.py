@@ -206,10 +206,13 @@ def inception_inputs(images: torch.Tensor) -> torch.Tensor:
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be [B, H, W] or [B, 1 or 3, H, W], got {list(images.shape)}")
-    pixels = (images.clamp(0, 1) * 255).round()
+    pixels = (images.clamp(0, 1) * 255).round().float()
+    b, c, h, w = pixels.shape
+    # each channel resized on its own: the same pixels give the same inputs bit for bit, however
+    # many channels they come with and however many threads the resize uses
     resized = torch.nn.functional.interpolate(
-        pixels.float(), size=(299, 299), mode="bilinear", align_corners=False
-    )
+        pixels.reshape(b * c, 1, h, w), size=(299, 299), mode="bilinear", align_corners=False
+    ).view(b, c, 299, 299)
     return ((resized - 128) / 128).expand(-1, 3, -1, -1)
 
 

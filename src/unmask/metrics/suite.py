@@ -230,6 +230,16 @@ def check_reference_kind(name: str, reference: str | None) -> None:
         )
 
 
+FEATURE_COLUMNS = {"gen_ppl": 3}  # per sample: NLL sum, judge tokens, characters
+
+
+def current_feature(name: str, stored: torch.Tensor) -> bool:
+    """Whether a shard's stored features of metric ``name`` have this version's layout (a shard of
+    an earlier version, e.g. judge scores without the character counts, is recomputed, not read)."""
+    columns = FEATURE_COLUMNS.get(name)
+    return columns is None or (stored.dim() == 2 and stored.shape[1] == columns)
+
+
 _LOADED: dict[tuple[str, str, str], Any] = {}  # (metric, its options, device) -> network
 _DATA_LINES: dict[tuple, dict[str, float]] = {}  # (reference, n, length, seed, judge options) -> scores
 
