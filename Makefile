@@ -34,7 +34,7 @@ test: venv
 	if ! bash slurm/local_cluster.sh status >/dev/null 2>&1 && bash slurm/local_cluster.sh can-start; then \
 		bash slurm/local_cluster.sh start && started=1; \
 	fi; \
-	$(PY) -m pytest -q; status=$$?; \
+	$(PY) -m pytest -q -n 2 --dist loadgroup; status=$$?; \
 	if [ $$started = 1 ]; then bash slurm/local_cluster.sh stop; fi; \
 	exit $$status
 
@@ -42,7 +42,7 @@ test: venv
 # marked slow (under 3 minutes on 2 cores; see the README for the measured time).
 # pytest's exit status 5 (nothing collected) fails it like any other.
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow and not subprocess and not slurm" tests/unit tests/statistical tests/figures
+	$(PY) -m pytest -q -n 2 -m "not slow and not subprocess and not slurm" tests/unit tests/statistical tests/figures
 
 lint: venv
 	$(VENV)/bin/ruff check src tests experiments

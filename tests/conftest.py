@@ -1,13 +1,28 @@
-"""Shared test denoisers, and the ``subprocess`` marker (tests that start another process,
-left out of ``make test-fast``)."""
+"""Shared test denoisers, the ``subprocess`` marker (tests that start another process, left out
+of ``make test-fast``), and the settings of ``make test``'s two xdist workers."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "subprocess: starts another process (not in make test-fast)")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # two workers share the two cores: one thread each, and for the processes they start
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The tests of the one local SLURM node run on one worker, one after the other
+    (``--dist loadgroup``), so that their jobs never wait on each other's allocations."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
 class RandomNetDenoiser:

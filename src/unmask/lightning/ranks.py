@@ -94,6 +94,14 @@ class RankWatch(threading.Thread):
         return failed
 
 
+PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "Connection refused")
+
+
+def peer_lost(err: BaseException) -> bool:
+    """Whether ``err`` is the communication layer reporting that another rank went away."""
+    return any(sign in str(err) for sign in PEER_LOST)
+
+
 def rank_killed(rank: int, world: int, status: int) -> str:
     return f"rank {rank} of {world} was killed by {signal.Signals(-status).name}; no checkpoint was written"
 
@@ -126,7 +134,9 @@ def ranks_fail_together(trainer: L.Trainer) -> Iterator[None]:
         log_to_files(f"rank {rank} of {world}: {first_line(err)}", exc_info=True)  # the full traceback
         if watch is not None:
             watch.stop()
-            failed = watch.failed_within(grace_s=2.0)
+            # a broken connection means a peer went first: give it time to exit (a loaded machine
+            # may take seconds to tear a process down after it wrote its line)
+            failed = watch.failed_within(grace_s=30.0 if peer_lost(err) else 2.0)
             watch.kill()
             if failed:
                 child, status = failed[0]
