@@ -63,6 +63,9 @@ pretrain: data
 	$(PY) -m unmask.cli.train pretrain=mnist ship=true & mnist=$$!; \
 	$(PY) -m unmask.cli.train pretrain=shakespeare ship=true; text=$$?; \
 	wait $$mnist && [ $$text -eq 0 ]
+	$(PY) -m unmask.cli.train pretrain=mnist_continued ship=true & mnist=$$!; \
+	$(PY) -m unmask.cli.train pretrain=shakespeare_continued ship=true; text=$$?; \
+	wait $$mnist && [ $$text -eq 0 ]
 
 clean-venv:
 	rm -rf $(VENV)

@@ -152,6 +152,46 @@ def ranking_sentence(ranking: Ranking | None, where: str) -> str:
     return "; ".join(parts)
 
 
+RESOLVED_METRICS = {  # model -> (column, what it is); lower is better in both
+    "mnist": ("fid", "domain FID"),
+    "shakespeare": ("bits_per_char", "judge bits per character"),
+}
+
+
+def resolved_table(rows: list[dict], label: str, at: tuple[str, ...], name: str = "resolved") -> Table:
+    """Per model and point ``at`` (e.g. the steps): the best ``label`` by the model's metric
+    (``RESOLVED_METRICS``), those not resolved from it and those resolved worse (``Ranking``)."""
+    out = Table(
+        name,
+        "What is resolved (2 standard errors of the difference, lower is better)",
+        ["model", "metric", *at, "best", "value", "not_resolved_from_best", "resolved_worse"],
+        note=(
+            f"At each {', '.join(at)}: the best {label} by its mean, those whose difference to it is "
+            "within 2 standard errors (sqrt(se_a^2 + se_b^2), independent runs), and those resolved "
+            "worse. Orderings inside the first group are not claimed."
+        ),
+    )
+    for model, (key, what) in RESOLVED_METRICS.items():
+        picked = [r for r in rows if r.get("model") == model]
+        for point in sorted({tuple(r[k] for k in at) for r in picked}):
+            here = [r for r in picked if tuple(r[k] for k in at) == point]
+            ranking = rank_against_best(here, label, key)
+            if ranking is None:
+                continue
+            out.rows.append(
+                {
+                    "model": model,
+                    "metric": what,
+                    **dict(zip(at, point, strict=True)),
+                    "best": ranking.best,
+                    "value": ranking.value,
+                    "not_resolved_from_best": ", ".join(ranking.tied) or "none",
+                    "resolved_worse": ", ".join(ranking.worse) or "none",
+                }
+            )
+    return out
+
+
 def with_interval(row: dict, key: str) -> str:
     """``value +- 1.96 se`` of column ``key`` for a table cell (the value alone without a stderr)."""
     from unmask.figures.tables import format_value

@@ -19,6 +19,7 @@ from unmask.figures.common import (
     pivot,
     quality_columns,
     quality_key,
+    resolved_table,
     select_models,
     sort_rows,
     with_interval,
@@ -48,6 +49,9 @@ COLUMNS = [
     "label_entropy_bits",
     "gen_ppl",
     "gen_ppl_stderr",
+    "bits_per_char",
+    "bits_per_char_stderr",
+    "bits_per_char_floor",
     "entropy_bits",
     "num_samples",
     "seconds",
@@ -99,6 +103,7 @@ def collect(runs: list[Run]) -> list[Table]:
         note = "Text cells: perplexity (per-sample entropy in bits)." if key == "gen_ppl" else ""
         title = f"{model}: {what} by method and steps"
         tables.append(pivot(table, f"{model}_{key}", title, "method", "steps", cell, {"model": model}, note))
+    tables.append(resolved_table(table.rows, "method", ("steps",)))
     return tables
 
 

@@ -19,6 +19,7 @@ from unmask.figures.common import (
     pivot,
     plot_lines,
     quality_columns,
+    resolved_table,
     select_models,
     sort_rows,
 )
@@ -45,6 +46,9 @@ COLUMNS = [
     "label_entropy_bits",
     "gen_ppl",
     "gen_ppl_stderr",
+    "bits_per_char",
+    "bits_per_char_stderr",
+    "bits_per_char_floor",
     "entropy_bits",
     "num_samples",
     "seconds",
@@ -102,6 +106,7 @@ def collect(runs: list[Run]) -> list[Table]:
                 note="Each cell: MaskGIT / moment sampler at the same alpha and steps.",
             )
         )
+    tables.append(resolved_table(table.rows, "sampler", ("alpha", "steps")))
     return tables
 
 

@@ -16,6 +16,7 @@ from unmask.figures.common import (
     plot_lines,
     quality_columns,
     quality_key,
+    resolved_table,
     select_models,
     sort_rows,
     with_interval,
@@ -44,6 +45,9 @@ COLUMNS = [
     "label_entropy_bits",
     "gen_ppl",
     "gen_ppl_stderr",
+    "bits_per_char",
+    "bits_per_char_stderr",
+    "bits_per_char_floor",
     "entropy_bits",
     "num_samples",
 ]
@@ -97,6 +101,7 @@ def collect(runs: list[Run]) -> list[Table]:
                     where={"model": model},
                 )
             )
+    tables.append(resolved_table(table.rows, "substeps", ("steps",)))
     return tables
 
 

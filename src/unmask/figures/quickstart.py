@@ -15,12 +15,14 @@ import math
 from pathlib import Path
 
 from unmask.figures.common import (
+    RESOLVED_METRICS,
     Z95,
     empty_panel,
     line_with_band,
     quality_columns,
     rank_against_best,
     ranking_sentence,
+    resolved_table,
     select_models,
     with_interval,
 )
@@ -77,48 +79,11 @@ def collect(runs: list[Run]) -> list[Table]:
     )
     rows.sort(key=lambda r: (r["model"], methods.index(r["method"]), r["steps"]))
     table = Table(NAME, TITLE, COLUMNS, rows)
-    return [table, summary(table, methods), resolved(table)]
-
-
-PANELS = {  # model -> (column, what it is); lower is better in both
-    "mnist": ("fid", "domain FID"),
-    "shakespeare": ("bits_per_char", "judge bits per character"),
-}
-
-
-def resolved(table: Table) -> Table:
-    """Per model and budget: the best method, those not resolved from it, those resolved worse."""
-    out = Table(
-        "resolved",
-        "What is resolved (2 standard errors of the difference, lower is better)",
-        ["model", "metric", "steps", "best", "value", "not_resolved_from_best", "resolved_worse"],
-        note=(
-            "Per budget: the best method by its mean, the methods whose difference to it is within 2 "
-            "standard errors (sqrt(se_a^2 + se_b^2), independent runs), and those resolved worse. "
-            "Orderings inside the first group are not claimed."
-        ),
-    )
-    for model, (key, what) in PANELS.items():
-        for steps in sorted({r["steps"] for r in table.where(model=model)}):
-            ranking = rank_against_best(table.where(model=model, steps=steps), "method", key)
-            if ranking is None:
-                continue
-            out.rows.append(
-                {
-                    "model": model,
-                    "metric": what,
-                    "steps": steps,
-                    "best": ranking.best,
-                    "value": ranking.value,
-                    "not_resolved_from_best": ", ".join(ranking.tied) or "none",
-                    "resolved_worse": ", ".join(ranking.worse) or "none",
-                }
-            )
-    return out
+    return [table, summary(table, methods), resolved_table(table.rows, "method", ("steps",))]
 
 
 def panel_sentences(table: Table, model: str) -> list[str]:
-    key = PANELS[model][0]
+    key = RESOLVED_METRICS[model][0]
     return [
         ranking_sentence(rank_against_best(table.where(model=model, steps=s), "method", key), f"{s} steps")
         for s in sorted({r["steps"] for r in table.where(model=model)})
