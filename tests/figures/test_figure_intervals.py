@@ -56,3 +56,22 @@ def test_ranking_against_the_best_resolves_only_beyond_two_standard_errors_of_th
         "4 steps: best a (100.0); not resolved from it: b, d; resolved worse: c"
     )
     assert rank_against_best(rows[4:], "m", "fid") is None
+
+
+def test_degenerate_text_is_named_apart_not_ranked_best():
+    from unmask.figures.common import resolved_table
+
+    rows = [
+        {
+            "model": "shakespeare",
+            "m": "runs_of_spaces",
+            "steps": 8,
+            "bits_per_char": 0.3,
+            "entropy_bits": 0.05,
+        },
+        {"model": "shakespeare", "m": "a", "steps": 8, "bits_per_char": 3.3, "entropy_bits": 4.1},
+        {"model": "shakespeare", "m": "b", "steps": 8, "bits_per_char": 4.2, "entropy_bits": 4.4},
+    ]
+    (row,) = resolved_table(rows, "m", ("steps",)).rows
+    assert (row["best"], row["resolved_worse"], row["degenerate"]) == ("a", "none", "runs_of_spaces")
+    assert row["not_resolved_from_best"] == "b", "no standard errors: nothing is resolved"

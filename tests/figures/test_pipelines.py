@@ -64,6 +64,7 @@ def test_quickstart_pipeline_runs_both_models_and_prints_the_summary(tmp_path):
     assert {(r["model"], r["steps"]) for r in resolved} == {("mnist", "4"), ("shakespeare", "4")}
     for r in resolved:  # every method is named once: the best, not resolved from it, or resolved worse
         named = [r["best"], *r["not_resolved_from_best"].split(", "), *r["resolved_worse"].split(", ")]
+        named += r["degenerate"].split(", ")
         assert sorted(n for n in named if n != "none") == sorted(
             ["maskgit", "moment_cached", "semi_ar", "llada_t1"]
         )

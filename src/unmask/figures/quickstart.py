@@ -15,8 +15,10 @@ import math
 from pathlib import Path
 
 from unmask.figures.common import (
+    DEGENERATE_ENTROPY_BITS,
     RESOLVED_METRICS,
     Z95,
+    degenerate,
     empty_panel,
     line_with_band,
     quality_columns,
@@ -83,11 +85,18 @@ def collect(runs: list[Run]) -> list[Table]:
 
 
 def panel_sentences(table: Table, model: str) -> list[str]:
-    key = RESOLVED_METRICS[model][0]
-    return [
-        ranking_sentence(rank_against_best(table.where(model=model, steps=s), "method", key), f"{s} steps")
-        for s in sorted({r["steps"] for r in table.where(model=model)})
-    ]
+    key, out = RESOLVED_METRICS[model][0], []
+    for s in sorted({r["steps"] for r in table.where(model=model)}):
+        rows = table.where(model=model, steps=s)
+        sentence = ranking_sentence(
+            rank_against_best([r for r in rows if not degenerate(r, model)], "method", key), f"{s} steps"
+        )
+        bad = [r["method"] for r in rows if degenerate(r, model)]
+        out.append(
+            sentence
+            + (f"; degenerate (entropy < {DEGENERATE_ENTROPY_BITS[model]}): {', '.join(bad)}" if bad else "")
+        )
+    return out
 
 
 def job_number(run: Run) -> float:
