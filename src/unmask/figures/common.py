@@ -187,18 +187,19 @@ def resolved_table(rows: list[dict], label: str, at: tuple[str, ...], name: str 
         for point in sorted({tuple(r[k] for k in at) for r in picked}):
             here = [r for r in picked if tuple(r[k] for k in at) == point]
             ranking = rank_against_best([r for r in here if not degenerate(r, model)], label, key)
-            if ranking is None:
+            bad = ", ".join(str(r[label]) for r in here if degenerate(r, model)) or "none"
+            if ranking is None and bad == "none":
                 continue
             out.rows.append(
                 {
                     "model": model,
                     "metric": what,
                     **dict(zip(at, point, strict=True)),
-                    "best": ranking.best,
-                    "value": ranking.value,
-                    "not_resolved_from_best": ", ".join(ranking.tied) or "none",
-                    "resolved_worse": ", ".join(ranking.worse) or "none",
-                    "degenerate": ", ".join(str(r[label]) for r in here if degenerate(r, model)) or "none",
+                    "best": ranking.best if ranking else "none",
+                    "value": ranking.value if ranking else math.nan,
+                    "not_resolved_from_best": (", ".join(ranking.tied) if ranking else "") or "none",
+                    "resolved_worse": (", ".join(ranking.worse) if ranking else "") or "none",
+                    "degenerate": bad,
                 }
             )
     return out

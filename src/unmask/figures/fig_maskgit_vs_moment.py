@@ -29,7 +29,7 @@ from unmask.figures.tables import Table, finite, pyplot, save_figure
 NAME = "fig_maskgit_vs_moment"
 TITLE = "MaskGIT against the moment sampler over alpha and steps"
 COMPUTED = False
-RUNTIME = "about 8.5 min"
+RUNTIME = "about 8 min"
 NEEDS = (
     "unmask-eval runs of sampler=maskgit and sampler=moment on model=mnist and/or model=shakespeare "
     "(any alpha and steps)"

@@ -35,7 +35,7 @@ NAME = "quickstart"
 TITLE = "Quickstart: samplers x steps on the shipped MNIST and Shakespeare models"
 COMPUTED = False
 NEEDS = "unmask-eval runs with a budget (conf/sampler/ presets) on model=mnist and/or model=shakespeare"
-RUNTIME = "about 4 min"
+RUNTIME = "about 6 min"
 COLUMNS = [
     "model",
     "method",
