@@ -35,7 +35,7 @@ NEEDS = (
     "hybrid_g75, moment, and any others: halton, random, confidence, the peers) on model=mnist and/or "
     "model=shakespeare"
 )
-RUNTIME = "about 8.5 min"
+RUNTIME = "about 7 min"
 COLUMNS = [
     "model",
     "method",
