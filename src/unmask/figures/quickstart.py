@@ -6,7 +6,8 @@ the real data scored at the same n (the FID floor; the real-text line) and, unde
 per budget saying what is resolved: the best method, the methods not resolved from it at 2
 standard errors of the difference, and those resolved worse (``common.rank_against_best``; the
 same sentences are the ``quickstart_resolved`` table). Only the resolved part of an ordering is
-claimed, which is what stays put across seeds and machines."""
+claimed; with one seed per point and 2 standard errors over many pairs, a claim can still fail
+on another seed (the README reports a second seed)."""
 
 from __future__ import annotations
 
