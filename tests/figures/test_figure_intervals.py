@@ -39,7 +39,7 @@ def test_table_cells_show_the_half_width():
 
 
 def test_ranking_against_the_best_resolves_only_beyond_two_standard_errors_of_the_difference():
-    from unmask.figures.common import rank_against_best, ranking_sentence
+    from unmask.figures.common import rank_against_best, resolved_sentence, resolved_table
 
     rows = [
         {"m": "a", "fid": 100.0, "fid_stderr": 3.0},
@@ -52,7 +52,8 @@ def test_ranking_against_the_best_resolves_only_beyond_two_standard_errors_of_th
     assert (ranking.best, ranking.value, ranking.tied, ranking.worse) == ("a", 100.0, ("b", "d"), ("c",))
     higher = rank_against_best(rows, "m", "fid", lower_is_better=False)
     assert higher.best == "d" and set(higher.tied) == {"a", "b", "c"}
-    assert ranking_sentence(ranking, "4 steps") == (
+    (row,) = resolved_table([{"model": "mnist", "steps": 4, **r} for r in rows], "m", ("steps",)).rows
+    assert resolved_sentence(row, "4 steps") == (
         "4 steps: best a (100.0); not resolved from it: b, d; resolved worse: c"
     )
     assert rank_against_best(rows[4:], "m", "fid") is None

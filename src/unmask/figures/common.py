@@ -140,18 +140,6 @@ def rank_against_best(
     return Ranking(str(best[label]), float(best[key]), tuple(tied), tuple(worse))
 
 
-def ranking_sentence(ranking: Ranking | None, where: str) -> str:
-    """``where: best X (v); not resolved from it: ...; resolved worse: ...`` (2 standard errors)."""
-    if ranking is None:
-        return f"{where}: no finite value"
-    from unmask.figures.tables import format_value
-
-    parts = [f"{where}: best {ranking.best} ({format_value(ranking.value)})"]
-    parts.append(f"not resolved from it: {', '.join(ranking.tied) or 'none'}")
-    parts.append(f"resolved worse: {', '.join(ranking.worse) or 'none'}")
-    return "; ".join(parts)
-
-
 RESOLVED_METRICS = {  # model -> (column, what it is); lower is better in both
     "mnist": ("fid", "domain FID"),
     "shakespeare": ("bits_per_char", "judge bits per character"),
@@ -203,6 +191,24 @@ def resolved_table(rows: list[dict], label: str, at: tuple[str, ...], name: str 
                 }
             )
     return out
+
+
+def resolved_sentence(row: dict, where: str) -> str:
+    """A ``resolved_table`` row as one line: ``where: best X (v); not resolved from it: ...;
+    resolved worse: ...`` and, if any, the degenerate ones."""
+    from unmask.figures.tables import format_value
+
+    if row["best"] == "none":
+        parts = [f"{where}: no finite value"]
+    else:
+        parts = [f"{where}: best {row['best']} ({format_value(row['value'])})"]
+        parts += [
+            f"not resolved from it: {row['not_resolved_from_best']}",
+            f"resolved worse: {row['resolved_worse']}",
+        ]
+    if row["degenerate"] != "none":
+        parts.append(f"degenerate (entropy < {DEGENERATE_ENTROPY_BITS[row['model']]}): {row['degenerate']}")
+    return "; ".join(parts)
 
 
 def with_interval(row: dict, key: str) -> str:

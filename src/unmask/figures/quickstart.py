@@ -16,15 +16,11 @@ import math
 from pathlib import Path
 
 from unmask.figures.common import (
-    DEGENERATE_ENTROPY_BITS,
-    RESOLVED_METRICS,
     Z95,
-    degenerate,
     empty_panel,
     line_with_band,
     quality_columns,
-    rank_against_best,
-    ranking_sentence,
+    resolved_sentence,
     resolved_table,
     select_models,
     with_interval,
@@ -85,19 +81,8 @@ def collect(runs: list[Run]) -> list[Table]:
     return [table, summary(table, methods), resolved_table(table.rows, "method", ("steps",))]
 
 
-def panel_sentences(table: Table, model: str) -> list[str]:
-    key, out = RESOLVED_METRICS[model][0], []
-    for s in sorted({r["steps"] for r in table.where(model=model)}):
-        rows = table.where(model=model, steps=s)
-        sentence = ranking_sentence(
-            rank_against_best([r for r in rows if not degenerate(r, model)], "method", key), f"{s} steps"
-        )
-        bad = [r["method"] for r in rows if degenerate(r, model)]
-        out.append(
-            sentence
-            + (f"; degenerate (entropy < {DEGENERATE_ENTROPY_BITS[model]}): {', '.join(bad)}" if bad else "")
-        )
-    return out
+def panel_sentences(resolved: Table, model: str) -> list[str]:
+    return [resolved_sentence(r, f"{r['steps']} steps") for r in resolved.where(model=model)]
 
 
 def job_number(run: Run) -> float:
@@ -222,7 +207,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             if math.isfinite(line[1]):
                 ax.axhspan(line[0] - Z95 * line[1], line[0] + Z95 * line[1], color="0.5", alpha=0.12, lw=0)
         if key in ("fid", "bits_per_char"):
-            sentences = "\n".join(textwrap.fill(t, 62) for t in panel_sentences(table, model))
+            sentences = "\n".join(textwrap.fill(t, 62) for t in panel_sentences(tables[2], model))
             ax.text(0, -0.2, f"Resolved at 2 se:\n{sentences}", transform=ax.transAxes, va="top", fontsize=6)
     handles, labels = [], []
     for ax in axes:
