@@ -152,7 +152,7 @@ DEGENERATE_ENTROPY_BITS = {"shakespeare": 3.5}
 
 def degenerate(row: dict, model: str) -> bool:
     floor = DEGENERATE_ENTROPY_BITS.get(model)
-    return floor is not None and finite([row.get("entropy_bits")]) != [] and row["entropy_bits"] < floor
+    return floor is not None and number(row.get("entropy_bits")) < floor  # NaN is never below
 
 
 def resolved_table(rows: list[dict], label: str, at: tuple[str, ...], name: str = "resolved") -> Table:

@@ -100,8 +100,6 @@ def reference_text(reference: str) -> str:
         from unmask.data.shakespeare import load_text
 
         return load_text("val")
-    from pathlib import Path
-
     try:
         text = Path(reference).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -335,9 +333,7 @@ class MetricSuite:
                 if name in todo:
                     out[name] = self.network(name).features(images)
         if "gen_ppl" in todo:
-            judge, texts = self.network("gen_ppl"), model.decode(tokens)
-            total, count = judge.nll(texts)
-            out["gen_ppl"] = torch.stack([total, count.double(), judge.characters(texts).double()], dim=1)
+            out["gen_ppl"] = judged_texts(self.network("gen_ppl"), model.decode(tokens))
         return out
 
     def reduce(self, model: Any, tokens: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -374,16 +370,20 @@ class MetricSuite:
         key = (str(self.reference), n, length, self.seed, json.dumps(self.options["gen_ppl"], sort_keys=True))
         if key not in _DATA_LINES:  # the runs of a sweep at one n and seed share one draw: score it once
             windows = random_windows(reference_text(str(self.reference)), n, length, self.seed)
-            judge = self.network("gen_ppl")
-            total, count = judge.nll(windows)
-            chars = judge.characters(windows).double()
-            _DATA_LINES[key] = perplexity_metrics(torch.stack([total, count.double(), chars], 1))
+            _DATA_LINES[key] = perplexity_metrics(judged_texts(self.network("gen_ppl"), windows))
         real = _DATA_LINES[key]
         return {
             f"{name}_data_same_n{suffix}": real[f"{name}{suffix}"]
             for name in ("gen_ppl", "gen_bits_per_char")
             for suffix in ("", "_stderr")
         }
+
+
+def judged_texts(judge: Any, texts: list[str]) -> torch.Tensor:
+    """``[N, 3]`` float64 per text: the judge's NLL sum (nats), the judge tokens scored, and the
+    characters it saw (``FEATURE_COLUMNS``; what ``perplexity_metrics`` reads)."""
+    total, count = judge.nll(texts)
+    return torch.stack([total, count.double(), judge.characters(texts).double()], dim=1)
 
 
 def perplexity_metrics(judged: torch.Tensor) -> dict[str, float]:
