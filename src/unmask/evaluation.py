@@ -33,6 +33,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from unmask.checks import is_integer
 from unmask.errors import ConfigError, first_line
 from unmask.io import git_sha, save_image_grid
 from unmask.metrics.suite import MetricSuite, check_options, current_feature, domain_of, select_metrics
@@ -43,6 +44,7 @@ from unmask.rundir import (
     is_rank_zero,
     write_snapshot,
 )
+from unmask.samplers.budget import LENGTH
 from unmask.validation import check_hardware, check_int, check_keys, check_logger, check_memory, check_seed
 
 log = logging.getLogger("unmask.eval")
@@ -165,8 +167,9 @@ def prepare(cfg: DictConfig) -> PreparedRun:
     for key in ("num_samples", "batch_size"):
         check_int(key, config.get(key), 1)
     check_seed("seed", config.get("seed"))
-    if config.get("budget") is not None:
-        check_int("budget", config["budget"], 1)
+    budget = config.get("budget")
+    if budget not in (None, LENGTH) and (not is_integer(budget) or budget < 1):
+        raise ConfigError(f"budget={budget!r} must be an integer >= 1, or {LENGTH!r} (one call per position)")
     if not isinstance(config.get("save_samples"), bool):
         raise ConfigError(f"save_samples={config.get('save_samples')!r} must be true or false")
     check_hardware(config["hardware"], runtime=(*FIXED_TRAINER, "plugins", "callbacks"))
@@ -372,7 +375,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict | None:
         "status": "complete",
         "config": config,
         "variant": run.variant,
-        "budget": config.get("budget"),
+        "budget": run.model.seq_len if config.get("budget") == LENGTH else config.get("budget"),
         "domain": run.domain,
         "metrics": metrics,
         "cost": cost_summary(shards, wall, metric_seconds),

@@ -221,6 +221,46 @@ def test_oracle_trajectories_pipeline_on_small_oracles(tmp_path):
     assert all(r["holds"] == "True" for r in bound), "Proposition 4 is a theorem"
 
 
+def test_model_panels_pipeline_runs_the_seeds_and_then_the_own_law(tmp_path):
+    result = figures(
+        tmp_path,
+        "fig_model_panels",
+        "--run",
+        "sampler=moment,random",
+        "budget=2",
+        "seed=0,1",
+        "num_samples=4",
+        "batch_size=4",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fig_model_panels: 12 runs, 2 process(es)" in result.stdout  # (2 x 2 + 2 own law) x 2 models
+    table = assert_drawn(tmp_path, "fig_model_panels")
+    assert {(r["model"], r["method"], r["steps"], r["seed"]) for r in table} == {
+        (m, method, steps, s)
+        for m, length in (("mnist", "49"), ("shakespeare", "128"))
+        for method, steps in (("moment", "2"), ("random", "2"), ("own_law", length))
+        for s in ("0", "1")
+    }
+    assert all(float(r["nfe"]) == float(r["steps"]) for r in table), "budget=length: one call per position"
+    pooled = rows(tmp_path / "figures" / "fig_model_panels_pooled.csv")
+    assert len(pooled) == 6 and {r["seeds"] for r in pooled} == {"2"}
+    resolved = rows(tmp_path / "figures" / "fig_model_panels_resolved.csv")
+    assert {(r["model"], r["steps"]) for r in resolved} == {("mnist", "2"), ("shakespeare", "2")}
+    own_law = rows(tmp_path / "figures" / "fig_model_panels_own_law.csv")
+    assert {(r["model"], r["method"]) for r in own_law} == {
+        (m, s) for m in ("mnist", "shakespeare") for s in ("moment", "random")
+    }
+    lines = {r["model"]: r for r in rows(tmp_path / "figures" / "fig_model_panels_data_lines.csv")}
+    assert set(lines) == {"mnist", "shakespeare"} and lines["mnist"]["per_seed"].count("seed") == 2
+    sweep = next((tmp_path / "outputs" / "sweeps" / "fig_model_panels").iterdir())
+    assert {p.name for p in sweep.glob("*.log")} == {
+        "mnist.log",
+        "shakespeare.log",
+        "mnist_also0.log",
+        "shakespeare_also0.log",
+    }
+
+
 def test_a_failed_sweep_names_its_log(tmp_path):
     result = figures(
         tmp_path,

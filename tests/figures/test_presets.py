@@ -24,7 +24,7 @@ def test_every_point_of_a_figure_preset_prepares_a_run_that_spends_its_budget(pr
         params = {k: str(v).split(",") for k, v in base.hydra.sweeper.params.items()}
         assert params["model"] == ["mnist", "shakespeare"]
         full = len(list(itertools.product(*params.values())))
-        for key in ("budget", "sampler.alpha", "sampler.substeps"):  # the largest only (time)
+        for key in ("budget", "sampler.alpha", "sampler.substeps", "seed"):  # the last only (time)
             if key in params:
                 params[key] = params[key][-1:]
         points = list(itertools.product(*[[f"{k}={v}" for v in values] for k, values in params.items()]))
@@ -41,6 +41,12 @@ def test_every_point_of_a_figure_preset_prepares_a_run_that_spends_its_budget(pr
                 assert (getattr(sampler, "steps", None) or sampler.max_steps) == budget, point
             if hasattr(sampler, "grid"):
                 assert sampler.grid == run.dataset.geometry(run.model), point
+        for also in base.figure.get("also") or []:  # the further sweeps (e.g. the model's own law)
+            for model in params["model"]:
+                run = prepare(compose("eval", overrides=[f"experiment={preset}", f"model={model}", *also]))
+                assert run.config["figure"]["preset"] == preset
+                if run.config["budget"] == "length":
+                    assert run.sampler.steps == run.model.seq_len, (model, also)
     assert full >= 24
 
 

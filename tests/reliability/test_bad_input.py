@@ -255,6 +255,7 @@ EVAL_CASES = [
     (["logger=csv", "+logger.colour=red"], 2, "logger.colour: unknown key"),
     (["logger=csv", "logger._target_=nowhere.Logger"], 2, "logger._target_='nowhere.Logger' cannot be"),
     (["budget=0"], 2, "budget=0 must be an integer >= 1"),
+    (["budget=len"], 2, "budget='len' must be an integer >= 1, or 'length' (one call per position)"),
     (["budget=8", "sampler.steps=4"], 2, "sampler.steps=4 and budget=8 both set the call budget"),
     (["sampler=fast_dllm", "budget=4"], 2, "budget: sampler 'fast_dllm' has no call budget"),
     (["dataset=mnist"], 2, "dataset.grid=[7, 7] does not have the model's L=64 cells"),

@@ -258,6 +258,37 @@ def plot_lines(
     return drawn
 
 
+def method_lines(
+    ax: Any, rows: list[dict], methods: list[str], y: str, colors: dict, dashed: Iterable[str] = ()
+) -> None:
+    """One line per method through its rows' (nfe, ``y``) points with its 95% band; the methods in
+    ``dashed`` (the peers) dashed."""
+    dashed = set(dashed)
+    for method in methods:
+        line_with_band(
+            ax,
+            [r for r in rows if r["method"] == method],
+            "nfe",
+            y,
+            color=colors[method],
+            label=method,
+            linestyle="--" if method in dashed else "-",
+        )
+
+
+def shared_legend(fig: Any, axes: Iterable[Any], columns: int) -> None:
+    """One legend above the figure for the labels of every panel, each label once."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), columns), bbox_to_anchor=(0.5, 0.99)
+    )
+
+
 def alpha_label(alpha: Any) -> str:
     return "alpha = inf" if isinstance(alpha, float) and math.isinf(alpha) else f"alpha = {alpha:g}"
 

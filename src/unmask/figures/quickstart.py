@@ -7,7 +7,7 @@ per budget saying what is resolved: the best method, the methods not resolved fr
 standard errors of the difference, and those resolved worse (``common.rank_against_best``; the
 same sentences are the ``quickstart_resolved`` table). Only the resolved part of an ordering is
 claimed; with one seed per point and 2 standard errors over many pairs, a claim can still fail
-on another seed (the README reports a second seed)."""
+on another seed (the README reports two more seeds)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from pathlib import Path
 from unmask.figures.common import (
     Z95,
     empty_panel,
-    line_with_band,
+    method_lines,
     quality_columns,
     resolved_sentence,
     resolved_table,
     select_models,
+    shared_legend,
     with_interval,
 )
 from unmask.figures.records import Run
@@ -186,16 +187,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
         if not picked:
             empty_panel(ax, f"no runs of model={model}")
             continue
-        for method in methods:
-            line_with_band(
-                ax,
-                [r for r in picked if r["method"] == method],
-                "nfe",
-                key,
-                color=colors[method],
-                label=method,
-                linestyle="--" if method in PEERS else "-",
-            )
+        method_lines(ax, picked, methods, key, colors, dashed=PEERS)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE (denoiser calls)")
         if key == "fid":
@@ -209,13 +201,7 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
         if key in ("fid", "bits_per_char"):
             sentences = "\n".join(textwrap.fill(t, 62) for t in panel_sentences(tables[2], model))
             ax.text(0, -0.2, f"Resolved at 2 se:\n{sentences}", transform=ax.transAxes, va="top", fontsize=6)
-    handles, labels = [], []
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 10), bbox_to_anchor=(0.5, 0.99))
+    shared_legend(fig, axes, 10)
     fig.suptitle("Samplers at a budget of 4, 8, 16 steps (dashed: peers; bands: 95%)", fontsize=10, y=1.06)
     files = save_figure(fig, out_dir, NAME)
     return files + sample_grids(rows, methods, out_dir)

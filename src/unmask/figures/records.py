@@ -62,7 +62,11 @@ class Run:
 
     @property
     def budget(self) -> int | None:
-        """The call budget of the run (``budget=T``), else the sampler's own ``steps``."""
+        """The call budget of the run (``budget=T``; for ``budget=length`` the ``T = L`` that
+        results.json records), else the sampler's own ``steps``."""
+        recorded = self.payload.get("budget")
+        if isinstance(recorded, int) and not isinstance(recorded, bool):
+            return recorded
         return self.get("budget") or self.get("sampler.steps")
 
     @property

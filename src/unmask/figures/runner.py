@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,15 +55,18 @@ def compose_preset(name: str, overrides: list[str]) -> Any:
 
 
 def sweep_axes(cfg: Any, overrides: list[str]) -> dict[str, list[str]]:
-    """The preset's sweep axes, with the command line's overrides of the same keys applied."""
+    """The preset's sweep axes, with the command line's overrides of the same keys applied in
+    order (a later one replaces an earlier one, as Hydra does)."""
     axes = {str(k): str(v).split(",") for k, v in (cfg.hydra.sweeper.params or {}).items()}
-    plain, sweeps = split_overrides(overrides)
-    for override in plain:
-        key, value = override.split("=", 1)
-        if key.lstrip("+~") in axes:
-            axes[key.lstrip("+~")] = [value]
-    for key, values in sweeps.items():
-        axes[key] = values.split(",")
+    for override in overrides:  # in order: the last override of a key wins, as in Hydra
+        plain, sweeps = split_overrides([override])
+        if sweeps:
+            key, values = next(iter(sweeps.items()))
+            axes[key] = values.split(",")
+        elif plain:
+            key, value = override.split("=", 1)
+            if key.lstrip("+~") in axes:
+                axes[key.lstrip("+~")] = [value]
     return axes
 
 
@@ -88,68 +92,112 @@ def shown(command: list[str]) -> str:
     return shlex.join(["unmask-eval", *command[3:]])
 
 
+def also_sweeps(cfg: Any) -> list[list[str]]:
+    """The preset's further sweeps (``figure.also``: lists of overrides of its sweep, e.g. one
+    reference run per seed), each run after the main sweep by the same process per model."""
+    from omegaconf import OmegaConf
+
+    also = OmegaConf.to_container(cfg.figure, resolve=False).get("also") or []
+    if not isinstance(also, list) or not all(
+        isinstance(a, list) and all(isinstance(o, str) for o in a) for a in also
+    ):
+        raise FigureError(f"figure.also={also!r} must be a list of lists of overrides")
+    return also
+
+
+@dataclass
+class Slot:
+    """One model group's process slot: its commands (run in order) and the one running now."""
+
+    group: list[str]
+    folder: Path
+    chain: list[tuple[list[str], Path]]  # (command, log file) still to run
+    logfile: Path | None = None
+    handle: Any = None
+    process: Any = None
+
+    def launch_next(self) -> None:
+        command, self.logfile = self.chain.pop(0)
+        print(f"  $ {shown(command)}  > {self.logfile}", flush=True)
+        self.handle = open(self.logfile, "w")  # noqa: SIM115  (closed when the process ends)
+        self.process = subprocess.Popen(
+            command, stdout=self.handle, stderr=subprocess.STDOUT, env=child_env()
+        )
+
+
 def run_sweep(preset: str, overrides: list[str], base: Path, jobs: int = 2) -> Path:
     """Run ``unmask-eval -m experiment=<preset>`` into ``base``: one process per model (at most
     ``jobs`` at a time, the CPU's threads shared between them), each logging to
-    ``base/<model>.log``. Returns ``base``; a failed process is a ``FigureError`` with its log."""
+    ``base/<model>.log``, then the preset's ``figure.also`` sweeps one after the other in the same
+    slot (into ``<model>/also<i>``, logging to ``<model>_also<i>.log``). Returns ``base``; a failed
+    process is a ``FigureError`` with its log."""
     cfg = compose_preset(preset, overrides)
     axes = sweep_axes(cfg, overrides)
     models = axes.pop("model", [str(cfg.model.name)])
+    also = also_sweeps(cfg)
     per_model = math.prod(len(v) for v in axes.values())
+    for extra_overrides in also:
+        extra_axes = sweep_axes(cfg, [*overrides, *extra_overrides])
+        extra_axes.pop("model", None)
+        per_model += math.prod(len(v) for v in extra_axes.values())
     others = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "model"]
     parallel = max(1, min(jobs, len(models)))
     groups = [[m] for m in models] if parallel > 1 else [models]
-    threads = max(1, (os.cpu_count() or 1) // parallel)
-    extra = (
-        []
-        if any(o.startswith("hardware.num_threads=") for o in overrides)
-        else [f"hardware.num_threads={threads}"]
-    )
+    threads: int | str = max(1, (os.cpu_count() or 1) // parallel)
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith("hardware.num_threads=")]
+    extra = [] if given else [f"hardware.num_threads={threads}"]
+    threads = given[-1] if given else threads
     base.mkdir(parents=True, exist_ok=True)
-    pending = []
+    pending = []  # per group: its folder and its commands, run in order
     for group in groups:
         folder = base / group[0] if len(groups) > 1 else base
-        command = eval_command(preset, [*others, f"model={','.join(group)}"], folder, extra)
-        pending.append((group, folder, command, base / f"{'_'.join(group)}.log"))
+        name = "_".join(group)
+        chain = [
+            (eval_command(preset, [*others, f"model={','.join(group)}"], folder, extra), base / f"{name}.log")
+        ]
+        for i, extra_overrides in enumerate(also):
+            command = eval_command(
+                preset, [*others, *extra_overrides, f"model={','.join(group)}"], folder / f"also{i}", extra
+            )
+            chain.append((command, base / f"{name}_also{i}.log"))
+        pending.append((group, folder, chain))
     print(
         f"{preset}: {len(models) * per_model} runs, {len(groups)} process(es) of {threads} thread(s)",
         flush=True,
     )
-    running: list[tuple] = []
+    running: list[Slot] = []
     done_counts: dict[str, int] = {}
     start = time.perf_counter()
     while pending or running:
         while pending and len(running) < parallel:
-            group, folder, command, logfile = pending.pop(0)
-            print(f"  $ {shown(command)}  > {logfile}", flush=True)
-            handle = open(logfile, "w")  # noqa: SIM115  (closed when the process ends)
-            process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=child_env())
-            running.append((group, folder, logfile, handle, process))
+            slot = Slot(*pending.pop(0))
+            slot.launch_next()
+            running.append(slot)
         time.sleep(1.0)
-        for entry in list(running):
-            group, folder, logfile, handle, process = entry
-            count = sum(1 for _ in folder.rglob("results.json")) if folder.exists() else 0
-            name = ",".join(group)
+        for slot in list(running):
+            count = sum(1 for _ in slot.folder.rglob("results.json")) if slot.folder.exists() else 0
+            name = ",".join(slot.group)
             if done_counts.get(name) != count:
                 done_counts[name] = count
-                print(
-                    f"  [{name}] {count}/{per_model * len(group)} runs ({time.perf_counter() - start:.0f} s)",
-                    flush=True,
-                )
-            if process.poll() is None:
+                seconds = time.perf_counter() - start
+                print(f"  [{name}] {count}/{per_model * len(slot.group)} runs ({seconds:.0f} s)", flush=True)
+            if slot.process.poll() is None:
                 continue
-            handle.close()
-            running.remove(entry)
-            if process.returncode != 0:
-                for _, _, _, other_handle, other in running:
-                    other.terminate()
-                    other.wait()
-                    other_handle.close()
-                tail = "\n".join(logfile.read_text().splitlines()[-15:])
+            slot.handle.close()
+            if slot.process.returncode == 0 and slot.chain:
+                slot.launch_next()
+                continue
+            running.remove(slot)
+            if slot.process.returncode != 0:
+                for other in running:
+                    other.process.terminate()
+                    other.process.wait()
+                    other.handle.close()
+                tail = "\n".join(slot.logfile.read_text().splitlines()[-15:])
                 raise FigureError(
-                    f"unmask-eval failed for model={name} (exit {process.returncode}); "
+                    f"unmask-eval failed for model={name} (exit {slot.process.returncode}); "
                     f"its log ends with:\n{tail}",
-                    [str(logfile)],
+                    [str(slot.logfile)],
                 )
     print(f"{preset}: done in {time.perf_counter() - start:.0f} s -> {base}", flush=True)
     return base
@@ -225,7 +273,7 @@ def produce(
     if not selected:
         raise no_data(module, sources)
     if not module.COMPUTED:
-        check_runs(selected, module.point)
+        check_runs(selected, module.point, getattr(module, "SHARED", ("seed",)))
     elif len(selected) > 1:
         raise FigureError(
             f"{module.NAME}: {len(selected)} computed records; pass one", [r.source for r in selected]

@@ -8,6 +8,9 @@ presets and the tests.
   ``blocks = L // block_length`` (at least one call per block, so below ``blocks`` it spends
   ``blocks``).
 
+``T = "length"`` is one call per position: ``T = L``, the sequence length (with the untempered
+``random`` sampler, the denoiser's own law: one token per call, each from its conditional).
+
 A sampler with no such key (the ``fast_dllm`` peer stops by its threshold alone) has no budget:
 ``spend_budget`` refuses it rather than run it unbudgeted under a budget's name.
 """
@@ -33,10 +36,16 @@ def budget_key(name: str) -> str | None:
     return None
 
 
-def spend_budget(name: str, params: dict[str, Any], steps: int, length: int) -> dict[str, Any]:
-    """``params`` of sampler ``name`` with a budget of ``steps`` calls on sequences of ``length``
-    applied (a new dict; ``ValueError`` for a sampler without a budget or a bad ``steps``)."""
-    check_integer("budget", steps, note=" (denoiser calls)")
+LENGTH = "length"  # the budget of one call per position
+
+
+def spend_budget(name: str, params: dict[str, Any], steps: int | str, length: int) -> dict[str, Any]:
+    """``params`` of sampler ``name`` with a budget of ``steps`` calls (or ``"length"``: ``length``
+    calls) on sequences of ``length`` applied (a new dict; ``ValueError`` for a sampler without a
+    budget or a bad ``steps``)."""
+    if steps == LENGTH:
+        steps = length
+    check_integer("budget", steps, note=f" (denoiser calls), or {LENGTH!r} (one call per position)")
     key = budget_key(name)
     if key is None:
         raise ValueError(
