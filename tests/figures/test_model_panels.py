@@ -15,6 +15,7 @@ import torch
 from hydra_cli import run_in_process
 from unmask.cli import evaluate
 from unmask.figures import FIGURES, fig_model_panels
+from unmask.figures.common import pool
 from unmask.figures.records import FigureError, Run, check_runs
 from unmask.samplers.budget import spend_budget
 
@@ -26,14 +27,14 @@ def run(model: str, method: str, steps: int, seed: int, **metrics: float) -> Run
 
 
 def test_a_point_is_the_mean_of_its_seeds_with_the_larger_standard_error():
-    spread = fig_model_panels.pool([1.0, 2.0, 3.0], [0.1, 0.1, 0.1])
+    spread = pool([1.0, 2.0, 3.0], [0.1, 0.1, 0.1])
     assert spread["mean"] == 2.0
     assert spread["within"] == pytest.approx(math.sqrt(0.03) / 3)
     assert spread["seeds"] == pytest.approx(1 / math.sqrt(3))  # sd = 1
     assert spread["stderr"] == spread["seeds"] and spread["ratio"] == pytest.approx(100.0)
-    tight = fig_model_panels.pool([2.0, 2.0, 2.0], [0.3, 0.3, 0.3])
+    tight = pool([2.0, 2.0, 2.0], [0.3, 0.3, 0.3])
     assert tight["seeds"] == 0 and tight["stderr"] == pytest.approx(0.3 / math.sqrt(3))
-    single = fig_model_panels.pool([5.0, math.nan], [0.5, 0.5])
+    single = pool([5.0, math.nan], [0.5, 0.5])
     assert single["mean"] == 5.0 and math.isnan(single["seeds"]) and single["stderr"] == 0.5
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,51 @@ def pivot(
             row[f"{columns_by} {ck}"] = value(cells[0]) if cells else None
         out.rows.append(row)
     return out
+
+
+def pool(values: list[float], errors: list[float]) -> dict[str, float]:
+    """The mean of one point's seeds and its standard errors: ``within`` (the runs' own,
+    ``sqrt(sum se^2) / k``), ``seeds`` (``sd / sqrt(k)``, NaN for one seed), ``stderr`` (the
+    larger of the two that are finite) and ``ratio`` (``sd^2 / mean(se^2)``)."""
+    pairs = [(v, e) for v, e in zip(values, errors, strict=True) if math.isfinite(v)]
+    if not pairs:
+        return {
+            "mean": math.nan,
+            "stderr": math.nan,
+            "within": math.nan,
+            "seeds": math.nan,
+            "ratio": math.nan,
+        }
+    k = len(pairs)
+    vs = [v for v, _ in pairs]
+    es = [e for _, e in pairs]
+    within = math.sqrt(sum(e * e for e in es)) / k if all(math.isfinite(e) for e in es) else math.nan
+    sd = statistics.stdev(vs) if k > 1 else math.nan
+    seeds = sd / math.sqrt(k) if k > 1 else math.nan
+    mean_var = sum(e * e for e in es) / k
+    ratio = sd * sd / mean_var if k > 1 and math.isfinite(mean_var) and mean_var > 0 else math.nan
+    finite_errors = [e for e in (within, seeds) if math.isfinite(e)]
+    return {
+        "mean": sum(vs) / k,
+        "stderr": max(finite_errors) if finite_errors else math.nan,
+        "within": within,
+        "seeds": seeds,
+        "ratio": ratio,
+    }
+
+
+def data_line(rows: list[dict], key: str) -> dict | None:
+    """The runs' data line ``key`` (the FID floor, the real-text line), one draw per seed (runs of
+    one seed and n share it; rows without a ``seed`` are told apart by their value), pooled like
+    a point (``pool``), with the draws (``{seed: (value, stderr)}``); ``None`` without one."""
+    draws: dict = {}
+    for r in rows:
+        if math.isfinite(r.get(key, math.nan)):
+            draws.setdefault(r.get("seed", r[key]), (r[key], r.get(f"{key}_stderr", math.nan)))
+    if not draws:
+        return None
+    values, errors = zip(*draws.values(), strict=True)
+    return pool(list(values), list(errors)) | {"draws": dict(sorted(draws.items()))}
 
 
 def empty_panel(ax: Any, message: str) -> None:

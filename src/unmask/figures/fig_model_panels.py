@@ -38,10 +38,12 @@ from unmask.figures.common import (
     DEGENERATE_ENTROPY_BITS,
     RESOLVED_METRICS,
     Z95,
+    data_line,
     degenerate,
     empty_panel,
     method_lines,
     number,
+    pool,
     quality_columns,
     resolved_sentence,
     resolved_table,
@@ -113,39 +115,6 @@ def run_row(run: Run) -> dict:
         **quality_columns(run),
         **{f"distinct_{n}": number(m.get(f"distinct_{n}")) for n in (2, 4)},
         **{f"distinct_{n}_stderr": number(m.get(f"distinct_{n}_stderr")) for n in (2, 4)},
-        "fid_floor_stderr": number(m.get("fid_mnist_data_same_n_stderr")),
-        "bits_per_char_floor_stderr": number(m.get("gen_bits_per_char_data_same_n_stderr")),
-    }
-
-
-def pool(values: list[float], errors: list[float]) -> dict[str, float]:
-    """The mean of one point's seeds and its standard errors: ``within`` (the runs' own,
-    ``sqrt(sum se^2) / k``), ``seeds`` (``sd / sqrt(k)``, NaN for one seed), ``stderr`` (the
-    larger of the two that are finite) and ``ratio`` (``sd^2 / mean(se^2)``)."""
-    pairs = [(v, e) for v, e in zip(values, errors, strict=True) if math.isfinite(v)]
-    if not pairs:
-        return {
-            "mean": math.nan,
-            "stderr": math.nan,
-            "within": math.nan,
-            "seeds": math.nan,
-            "ratio": math.nan,
-        }
-    k = len(pairs)
-    vs = [v for v, _ in pairs]
-    es = [e for _, e in pairs]
-    within = math.sqrt(sum(e * e for e in es)) / k if all(math.isfinite(e) for e in es) else math.nan
-    sd = statistics.stdev(vs) if k > 1 else math.nan
-    seeds = sd / math.sqrt(k) if k > 1 else math.nan
-    mean_var = sum(e * e for e in es) / k
-    ratio = sd * sd / mean_var if k > 1 and math.isfinite(mean_var) and mean_var > 0 else math.nan
-    finite_errors = [e for e in (within, seeds) if math.isfinite(e)]
-    return {
-        "mean": sum(vs) / k,
-        "stderr": max(finite_errors) if finite_errors else math.nan,
-        "within": within,
-        "seeds": seeds,
-        "ratio": ratio,
     }
 
 
@@ -175,20 +144,6 @@ def pooled_rows(rows: list[dict]) -> list[dict]:
             }
         out.append(row)
     return out
-
-
-def data_line(rows: list[dict], model: str) -> dict | None:
-    """The data line of ``model`` (``DATA_LINES``): one draw per seed (runs of one seed share it),
-    pooled like a point (mean, the larger standard error), with the seeds' values."""
-    key = DATA_LINES[model]
-    draws: dict = {}
-    for r in rows:
-        if r["model"] == model and math.isfinite(r[key]):
-            draws.setdefault(r["seed"], (r[key], r.get(f"{key}_stderr", math.nan)))
-    if not draws:
-        return None
-    values, errors = zip(*draws.values(), strict=True)
-    return pool(list(values), list(errors)) | {"draws": dict(sorted(draws.items()))}
 
 
 def collect(runs: list[Run]) -> list[Table]:
@@ -328,7 +283,7 @@ def data_lines_table(rows: list[dict]) -> Table:
         "windows.",
     )
     for model, key in DATA_LINES.items():
-        line = data_line(rows, model)
+        line = data_line(rows, DATA_LINES[model])
         if line is None:
             continue
         table.rows.append(
@@ -375,8 +330,10 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
             reference_line(
                 ax, r[key], r.get(f"{key}_stderr", math.nan), "black", "-.", f"own law (T = L = {r['steps']})"
             )
-        if key == DATA_LINES.get(model, "").removesuffix("_floor"):
-            draw_data_line(ax, data_line(per_run.rows, model), model, [r[key] for r in picked], title)
+        if ranked:  # the ranked metric is the one with a data line
+            draw_data_line(
+                ax, data_line(per_run.rows, DATA_LINES[model]), model, [r[key] for r in picked], title
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE (denoiser calls)")
         if ranked:

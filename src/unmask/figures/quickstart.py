@@ -17,6 +17,7 @@ from pathlib import Path
 
 from unmask.figures.common import (
     Z95,
+    data_line,
     empty_panel,
     method_lines,
     quality_columns,
@@ -134,18 +135,6 @@ def summary(table: Table, methods: list[str]) -> Table:
     return out
 
 
-def data_line(rows: list[dict], key: str) -> tuple[float, float] | None:
-    """The mean of the runs' data line ``key`` (the FID floor, the real-text line) and its
-    standard error (runs of one seed share one draw; across seeds, their spread)."""
-    values = [(r[key], r.get(f"{key}_stderr", math.nan)) for r in rows if math.isfinite(r.get(key, math.nan))]
-    if not values:
-        return None
-    draws = {v: e for v, e in values}  # runs of one seed and n share a draw: count it once
-    mean = sum(draws) / len(draws)
-    spread = [e for e in draws.values() if math.isfinite(e)]
-    return mean, (sum(e * e for e in spread) ** 0.5 / len(spread)) if spread else math.nan
-
-
 def data_lines(table: Table) -> str:
     parts = []
     for model, key, what in (
@@ -154,7 +143,7 @@ def data_lines(table: Table) -> str:
     ):
         line = data_line(table.where(model=model), key)
         if line:
-            parts.append(f"{what} {line[0]:.3g} ± {Z95 * line[1]:.2g}")
+            parts.append(f"{what} {line['mean']:.3g} ± {Z95 * line['stderr']:.2g}")
     return "; ".join(parts) or "no data line"
 
 
@@ -195,9 +184,10 @@ def draw(tables: list[Table], out_dir: Path) -> list[Path]:
         line = data_line(picked, floor) if floor else None
         if line:
             what = "real images" if model == "mnist" else "real text"
-            ax.axhline(line[0], color="0.2", lw=1, ls=":", label=f"{what}, same n")
-            if math.isfinite(line[1]):
-                ax.axhspan(line[0] - Z95 * line[1], line[0] + Z95 * line[1], color="0.5", alpha=0.12, lw=0)
+            mean, stderr = line["mean"], line["stderr"]
+            ax.axhline(mean, color="0.2", lw=1, ls=":", label=f"{what}, same n")
+            if math.isfinite(stderr):
+                ax.axhspan(mean - Z95 * stderr, mean + Z95 * stderr, color="0.5", alpha=0.12, lw=0)
         if key in ("fid", "bits_per_char"):
             sentences = "\n".join(textwrap.fill(t, 62) for t in panel_sentences(tables[2], model))
             ax.text(0, -0.2, f"Resolved at 2 se:\n{sentences}", transform=ax.transAxes, va="top", fontsize=6)
