@@ -23,7 +23,7 @@ venv:
 run: venv
 	$(PY) -m unmask.cli.figures quickstart --run
 
-# Every paper figure from its own command (experiments/README.md; about 30 minutes on 2 cores).
+# Every paper figure from its own command (experiments/README.md; about 95 minutes on 2 cores).
 figures: venv
 	$(PY) -m unmask.cli.figures all --run
 
@@ -66,6 +66,7 @@ pretrain: data
 	$(PY) -m unmask.cli.train pretrain=mnist_continued ship=true & mnist=$$!; \
 	$(PY) -m unmask.cli.train pretrain=shakespeare_continued ship=true; text=$$?; \
 	wait $$mnist && [ $$text -eq 0 ]
+	$(PY) -m unmask.cli.train pretrain=shakespeare_third ship=true
 
 clean-venv:
 	rm -rf $(VENV)
