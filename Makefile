@@ -67,6 +67,7 @@ pretrain: data
 	$(PY) -m unmask.cli.train pretrain=shakespeare_continued ship=true; text=$$?; \
 	wait $$mnist && [ $$text -eq 0 ]
 	$(PY) -m unmask.cli.train pretrain=shakespeare_third ship=true
+	$(PY) -m unmask.cli.train pretrain=shakespeare_deeper ship=true
 
 clean-venv:
 	rm -rf $(VENV)

@@ -72,6 +72,30 @@ def test_training_continues_from_a_checkpoint_and_records_its_lineage(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_deeper_recipe_grows_the_checkpoint_it_starts_from(tmp_path):
+    """net.depth above the checkpoint's appends identity blocks: at lr 1e-12 the grown network's
+    validation NELBO (the same batches) is the source's, and the card says what was appended."""
+    tiny = ["pretrain=shakespeare", "val_every=10", "val_batches=2", "batch_size=8"]
+    tiny += ["net.width=32", "net.heads=2"]
+    first = run_train(tmp_path / "first", *tiny, "net.depth=1", "max_steps=10")
+    assert first.returncode == 0, first.stderr[-3000:]
+    grown = run_train(
+        tmp_path / "grown",
+        *tiny,
+        "net.depth=3",
+        "max_steps=1",
+        "lr=1e-12",
+        f"init_from={tmp_path / 'first' / 'shakespeare'}",
+    )
+    assert grown.returncode == 0, grown.stderr[-3000:]
+    card = json.loads((tmp_path / "grown" / "shakespeare.json").read_text())
+    first_card = json.loads((tmp_path / "first" / "shakespeare.json").read_text())
+    assert card["config"]["depth"] == 3 and card["training"]["init_from"]["appended_identity_blocks"] == 2
+    before, after = first_card["metrics"]["val/nelbo_bits"], card["metrics"]["val/nelbo_bits"]
+    assert abs(after - before) < 1e-4, (before, after)
+
+
+@pytest.mark.slow
 def test_twenty_step_vq_training(tmp_path):
     result = run_train(
         tmp_path, "pretrain=mnist_vq", "max_steps=20", "val_every=10", "val_batches=2", "net.hidden=16"

@@ -418,6 +418,8 @@ TRAIN_CASES = [
     (["init_from=mnist"], "init_from='mnist' has net {'vocab_size': 128"),
     (["pretrain=mnist_vq", "init_from=mnist_vq"], "init_from='mnist_vq': only a denoiser"),
     (["init_from=mnist_vq"], "init_from='mnist_vq': checkpoint card"),
+    (["net.depth=1", "init_from=shakespeare"], "(only net.depth may differ, and only upwards)"),
+    (["net.width=96", "net.depth=8", "init_from=shakespeare"], "init_from='shakespeare' has net {'vocab"),
 ]
 
 

@@ -118,3 +118,32 @@ def test_bad_cache_rows_and_config_are_named():
         MaskedTransformer(4, 8, positions="alibi")
     with pytest.raises(ValueError, match="width=30"):
         MaskedTransformer(4, 8, width=30, heads=4)
+
+
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_a_grown_network_computes_its_source_function_and_then_trains_every_block(positions):
+    """``grown_state``: the appended blocks are the identity (full and partial forward, exactly),
+    and one gradient step moves their parameters (the zeroed projections do not freeze them)."""
+    from unmask.cli.train import grown_state
+
+    source = make_model(positions)
+    torch.manual_seed(1)
+    deeper = MaskedTransformer(11, 24, positions=positions, width=32, depth=5, heads=4)
+    state, appended = grown_state(source.state_dict(), deeper)
+    deeper.load_state_dict(state)
+    assert appended == 2
+    tokens = torch.randint(0, 12, (3, 24), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(deeper(tokens), source(tokens))
+        rows = torch.tensor([[0, 5], [3, 4], [7, 23]])
+        _, cache = deeper.encode(tokens)
+        _, source_cache = source.encode(tokens)
+        assert torch.equal(deeper.refresh(tokens, rows, cache), source.refresh(tokens, rows, source_cache))
+    before = {k: v.clone() for k, v in deeper.named_parameters() if k.startswith(("blocks.3", "blocks.4"))}
+    optimizer = torch.optim.SGD(deeper.parameters(), lr=0.1)
+    for _ in range(2):  # the first step moves the zeroed projections, the second everything behind them
+        optimizer.zero_grad()
+        F.cross_entropy(deeper(tokens).transpose(1, 2), tokens.clamp(max=10)).backward()
+        optimizer.step()
+    moved = {k for k, p in deeper.named_parameters() if k in before and not torch.equal(p, before[k])}
+    assert moved == set(before)

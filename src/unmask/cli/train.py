@@ -21,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from unmask.cli.errors import ConfigError, one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
@@ -99,7 +100,8 @@ def check_train_config(cfg: DictConfig) -> None:
 
 
 def check_init_from(cfg: DictConfig) -> None:
-    """``init_from`` names a denoiser checkpoint whose network is the one this recipe builds."""
+    """``init_from`` names a denoiser checkpoint whose network is the one this recipe builds, or the
+    same network with fewer blocks (``net.depth`` may only grow; see ``grown_state``)."""
     if cfg.task != "denoiser":
         raise ConfigError(f"init_from={cfg.init_from!r}: only a denoiser (task=denoiser) can start from one")
     try:
@@ -107,24 +109,50 @@ def check_init_from(cfg: DictConfig) -> None:
     except (CheckpointError, TypeError) as err:
         raise ConfigError(f"init_from={cfg.init_from!r}: {err}") from None
     net = OmegaConf.to_container(cfg.net, resolve=True)
-    if card["config"] != net:
+    same_but_depth = {**card["config"], "depth": None} == {**net, "depth": None}
+    if not same_but_depth or net.get("depth", 6) < card["config"].get("depth", 6):
         raise ConfigError(
             f"init_from={cfg.init_from!r} has net {card['config']}, but this recipe builds {net}"
+            " (only net.depth may differ, and only upwards)"
         )
 
 
+def grown_state(source: dict[str, torch.Tensor], target: nn.Module) -> tuple[dict[str, torch.Tensor], int]:
+    """``source`` (a ``MaskedTransformer`` state) completed to ``target``'s deeper network.
+
+    Blocks ``0 .. d-1`` and every other tensor come from ``source``; each appended block keeps the
+    target's fresh initialisation except its two output projections (attention ``proj`` and the MLP's
+    last linear), which are zeroed, so the block is the identity on its residual stream and the grown
+    network computes exactly the source's function before training moves it. Returns the state and
+    the number of appended blocks.
+    """
+    state = dict(target.state_dict())
+    depth = 1 + max((int(k.split(".")[1]) for k in source if k.startswith("blocks.")), default=-1)
+    appended = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("blocks.")), default=-1) - depth
+    for key, value in source.items():
+        state[key] = value
+    for block in range(depth, depth + appended):
+        for name in ("proj.weight", "proj.bias", "mlp.2.weight", "mlp.2.bias"):
+            state[f"blocks.{block}.{name}"] = torch.zeros_like(state[f"blocks.{block}.{name}"])
+    return state, appended
+
+
 def warm_start(module: MaskedDiffusionModule, name_or_path: str) -> dict:
-    """Load a denoiser checkpoint into the trained network and its EMA copy; its card's lineage."""
-    weights = load_model(name_or_path, kind="denoiser").state_dict()
+    """Load a denoiser checkpoint into the trained network and its EMA copy (grown to the recipe's
+    depth by ``grown_state`` when it has fewer blocks); its card's lineage."""
+    weights, appended = grown_state(load_model(name_or_path, kind="denoiser").state_dict(), module.net)
     module.net.load_state_dict(weights)
     if module.ema_net is not None:
         module.ema_net.load_state_dict(weights)
+    if appended:
+        log.info("init_from=%s: %d identity block(s) appended to its network", name_or_path, appended)
     card = load_card(name_or_path, kind="denoiser")
     return {
         "checkpoint": str(name_or_path),
         "weights_sha256": card["weights_sha256"],
         "training": card.get("training"),
         "metrics": card.get("metrics"),
+        **({"appended_identity_blocks": appended} if appended else {}),
     }
 
 
