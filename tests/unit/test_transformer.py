@@ -129,7 +129,7 @@ def test_a_grown_network_computes_its_source_function_and_then_trains_every_bloc
     source = make_model(positions)
     torch.manual_seed(1)
     deeper = MaskedTransformer(11, 24, positions=positions, width=32, depth=5, heads=4)
-    state, appended = grown_state(source.state_dict(), deeper)
+    state, appended = grown_state(source, deeper)
     deeper.load_state_dict(state)
     assert appended == 2
     tokens = torch.randint(0, 12, (3, 24), generator=torch.Generator().manual_seed(2))

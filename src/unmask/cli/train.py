@@ -21,7 +21,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 from unmask.cli.errors import ConfigError, one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
@@ -33,6 +32,7 @@ from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.lightning.trainer import build_trainer, interrupts_raised
 from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
+from unmask.models.transformer import MaskedTransformer
 from unmask.rundir import clean_leftovers, is_rank_zero, write_snapshot
 from unmask.validation import (
     check_choice,
@@ -117,8 +117,8 @@ def check_init_from(cfg: DictConfig) -> None:
         )
 
 
-def grown_state(source: dict[str, torch.Tensor], target: nn.Module) -> tuple[dict[str, torch.Tensor], int]:
-    """``source`` (a ``MaskedTransformer`` state) completed to ``target``'s deeper network.
+def grown_state(source: MaskedTransformer, target: MaskedTransformer) -> tuple[dict[str, torch.Tensor], int]:
+    """``source``'s state completed to ``target``'s deeper network.
 
     Blocks ``0 .. d-1`` and every other tensor come from ``source``; each appended block keeps the
     target's fresh initialisation except its two output projections (attention ``proj`` and the MLP's
@@ -126,11 +126,8 @@ def grown_state(source: dict[str, torch.Tensor], target: nn.Module) -> tuple[dic
     network computes exactly the source's function before training moves it. Returns the state and
     the number of appended blocks.
     """
-    state = dict(target.state_dict())
-    depth = 1 + max((int(k.split(".")[1]) for k in source if k.startswith("blocks.")), default=-1)
-    appended = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("blocks.")), default=-1) - depth
-    for key, value in source.items():
-        state[key] = value
+    state = {**target.state_dict(), **source.state_dict()}
+    depth, appended = len(source.blocks), len(target.blocks) - len(source.blocks)
     for block in range(depth, depth + appended):
         for name in ("proj.weight", "proj.bias", "mlp.2.weight", "mlp.2.bias"):
             state[f"blocks.{block}.{name}"] = torch.zeros_like(state[f"blocks.{block}.{name}"])
@@ -140,7 +137,7 @@ def grown_state(source: dict[str, torch.Tensor], target: nn.Module) -> tuple[dic
 def warm_start(module: MaskedDiffusionModule, name_or_path: str) -> dict:
     """Load a denoiser checkpoint into the trained network and its EMA copy (grown to the recipe's
     depth by ``grown_state`` when it has fewer blocks); its card's lineage."""
-    weights, appended = grown_state(load_model(name_or_path, kind="denoiser").state_dict(), module.net)
+    weights, appended = grown_state(load_model(name_or_path, kind="denoiser"), module.net)
     module.net.load_state_dict(weights)
     if module.ema_net is not None:
         module.ema_net.load_state_dict(weights)
