@@ -147,3 +147,16 @@ def test_a_grown_network_computes_its_source_function_and_then_trains_every_bloc
         optimizer.step()
     moved = {k for k, p in deeper.named_parameters() if k in before and not torch.equal(p, before[k])}
     assert moved == set(before)
+
+
+def test_network_arguments_fill_the_defaults_so_spelled_out_and_left_out_compare_equal():
+    """``check_init_from`` compares recipes and cards through ``network_arguments``: a card that
+    leaves out ``depth`` (the class default, 6) and ``mlp_ratio`` equals a recipe that spells them out;
+    a different value still differs."""
+    from unmask.cli.train import network_arguments
+
+    card = {"vocab_size": 84, "seq_len": 128, "width": 192, "positions": "rotary"}
+    recipe = {**card, "depth": 6, "mlp_ratio": 4, "heads": 4, "time_conditioning": False}
+    assert network_arguments(card) == network_arguments(recipe)
+    assert network_arguments(card)["depth"] == 6
+    assert network_arguments(card) != network_arguments({**recipe, "mlp_ratio": 2.0})

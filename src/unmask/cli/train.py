@@ -7,6 +7,7 @@ run directory (``ship=true``: also into ``src/unmask/checkpoints/``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -99,6 +100,17 @@ def check_train_config(cfg: DictConfig) -> None:
     check_hardware(OmegaConf.to_container(cfg.hardware, resolve=True))
 
 
+def network_arguments(net: dict) -> dict:
+    """``MaskedTransformer``'s keyword arguments with its defaults filled in, so that a recipe and a card
+    that leave out a default (``depth``, ``mlp_ratio``, ...) compare equal to ones that spell it out."""
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(MaskedTransformer).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return {**defaults, **net}
+
+
 def check_init_from(cfg: DictConfig) -> None:
     """``init_from`` names a denoiser checkpoint whose network is the one this recipe builds, or the
     same network with fewer blocks (``net.depth`` may only grow; see ``grown_state``)."""
@@ -108,9 +120,9 @@ def check_init_from(cfg: DictConfig) -> None:
         card = load_card(cfg.init_from, kind="denoiser")
     except (CheckpointError, TypeError) as err:
         raise ConfigError(f"init_from={cfg.init_from!r}: {err}") from None
-    net = OmegaConf.to_container(cfg.net, resolve=True)
-    same_but_depth = {**card["config"], "depth": None} == {**net, "depth": None}
-    if not same_but_depth or net.get("depth", 6) < card["config"].get("depth", 6):
+    net = network_arguments(OmegaConf.to_container(cfg.net, resolve=True))
+    saved = network_arguments(card["config"])
+    if {**saved, "depth": None} != {**net, "depth": None} or net["depth"] < saved["depth"]:
         raise ConfigError(
             f"init_from={cfg.init_from!r} has net {card['config']}, but this recipe builds {net}"
             " (only net.depth may differ, and only upwards)"
