@@ -6,7 +6,7 @@ was drawn from (``experiments/archive_records.py``). Drawing each archive again 
 to the committed ones in ``experiments/results/figures``: no committed table was edited by hand,
 left behind by a model change or drawn from runs that are not archived. Also checked: the archiver
 copies records byte for byte, keeps a model folder's name, and replaces an archive only when every
-record is good.
+record is good. The quickstart's seed 1 and 2 tables are checked the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ SWEEP_FIGURES = (
 )
 
 
+# The quickstart at seeds 1 and 2 (README, "Does it hold on other seeds?"): its resolved and summary
+# tables are committed as quickstart_seed{1,2}_*.csv.
+SEED_ARCHIVES = {"quickstart_seed1": 1, "quickstart_seed2": 2}
+
+
 def archived() -> list[str]:
     return sorted(p.name for p in ARCHIVE.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -43,7 +48,7 @@ def archive_module():
 
 
 def test_every_sweep_figure_has_its_records_archived():
-    assert set(SWEEP_FIGURES) <= set(archived())
+    assert set(SWEEP_FIGURES) | set(SEED_ARCHIVES) <= set(archived())
 
 
 @pytest.mark.parametrize("figure", SWEEP_FIGURES)
@@ -56,6 +61,18 @@ def test_a_committed_figure_is_what_its_archived_records_draw(figure, tmp_path):
     for table in tables:
         assert (COMMITTED / table.name).exists(), f"{table.name} is drawn but not committed"
         assert table.read_text() == (COMMITTED / table.name).read_text(), f"{table.name} differs"
+
+
+@pytest.mark.parametrize("archive", sorted(SEED_ARCHIVES))
+def test_the_quickstart_seed_tables_are_what_their_archived_records_draw(archive, tmp_path):
+    from unmask.cli.figures import main
+
+    seeds = {json.loads(p.read_text())["config"]["seed"] for p in (ARCHIVE / archive).rglob("results.json")}
+    assert seeds == {SEED_ARCHIVES[archive]}
+    assert main(["quickstart", str(ARCHIVE / archive), "--out", str(tmp_path)]) == 0
+    for table in ("resolved.csv", "summary.csv"):
+        drawn = (tmp_path / f"quickstart_{table}").read_text()
+        assert drawn == (COMMITTED / f"{archive}_{table}").read_text(), f"{archive}_{table} differs"
 
 
 def record(model: str | None, status: str = "complete") -> bytes:
