@@ -18,7 +18,6 @@ checks that each committed figure's tables are the ones its archived records dra
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -27,26 +26,27 @@ ARCHIVE = Path(__file__).resolve().parent / "results" / "runs"
 
 
 def records_of(folder: Path) -> dict[Path, bytes]:
-    """The records under ``folder`` (their bytes) by their place in the archive; one line of error for
-    a bad file."""
+    """The records under ``folder`` (their bytes) by their place in the archive, checked as a figure
+    checks its input (``unmask.figures.records.load_runs``: every job's record present, readable and
+    complete), else an error naming the bad ones."""
+    from unmask.figures.records import FigureError, load_runs
+
     if not folder.is_dir():
         raise SystemExit(f"archive_records: error: {folder}: not a folder")
-    found = {}
-    for path in sorted(folder.rglob("results.json")):
-        try:
-            data = path.read_bytes()
-            record = json.loads(data)
-        except (OSError, ValueError) as err:
-            raise SystemExit(f"archive_records: error: {path}: not a readable record ({err})") from None
-        if record.get("status", "complete") != "complete":
-            raise SystemExit(f"archive_records: error: {path}: status {record.get('status')!r}, not complete")
-        model = (record.get("config") or {}).get("model") or {}
-        relative = path.relative_to(folder)
-        if "name" in model and folder.name == model["name"]:  # one model's folder: keep its name
-            relative = Path(folder.name) / relative
-        found[relative] = data
-    if not found:
+    try:
+        runs, _ = load_runs([folder])
+    except FigureError as err:
+        raise SystemExit(f"archive_records: error: {err}") from None
+    if not runs:
         raise SystemExit(f"archive_records: error: {folder}: no results.json under it")
+    found = {}
+    for run in runs:
+        path = Path(run.source)
+        relative = path.relative_to(folder)
+        name = (run.config.get("model") or {}).get("name")
+        if name is not None and folder.name == name:  # one model's folder: keep its name
+            relative = Path(name) / relative
+        found[relative] = path.read_bytes()
     return found
 
 

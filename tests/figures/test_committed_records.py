@@ -6,7 +6,7 @@ was drawn from (``experiments/archive_records.py``). Drawing each archive again 
 to the committed ones in ``experiments/results/figures``: no committed table was edited by hand,
 left behind by a model change or drawn from runs that are not archived. Also checked: the archiver
 copies records byte for byte, keeps a model folder's name, and replaces an archive only when every
-record is good. The quickstart's seed 1 and 2 tables are checked the same way.
+record is good and no job lacks its record. The quickstart's seed 1 and 2 tables are checked the same way.
 """
 
 from __future__ import annotations
@@ -105,10 +105,18 @@ def test_the_archiver_keeps_bytes_and_layout_and_replaces_an_archive_only_when_a
     before = {p: p.read_bytes() for p in target.rglob("results.json")}
     (rerun / "1").mkdir()
     (rerun / "1" / "results.json").write_bytes(record("shakespeare", status="running"))
-    with pytest.raises(SystemExit, match=r"shakespeare/1/results.json: status 'running'"):
+    with pytest.raises(SystemExit, match=r"shakespeare/1/results.json \(status 'running'\)"):
         archiver.archive("fig_x", [rerun, target / "mnist"], root=root)
     assert {p: p.read_bytes() for p in target.rglob("results.json")} == before
     assert sorted(p.name for p in root.iterdir()) == ["fig_x"]
+
+    # so does a job that Hydra started and that left no record (crashed, cancelled, running)
+    (rerun / "1" / "results.json").unlink()
+    (rerun / "1" / ".hydra").mkdir()
+    (rerun / "1" / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(SystemExit, match=r"shakespeare/1 \(no results.json"):
+        archiver.archive("fig_x", [rerun, target / "mnist"], root=root)
+    assert {p: p.read_bytes() for p in target.rglob("results.json")} == before
 
     # a computed figure's record sits at the top of its archive
     computed = tmp_path / "computed"
