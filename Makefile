@@ -68,6 +68,7 @@ pretrain: data
 	wait $$mnist && [ $$text -eq 0 ]
 	$(PY) -m unmask.cli.train pretrain=shakespeare_third ship=true
 	$(PY) -m unmask.cli.train pretrain=shakespeare_deeper ship=true
+	$(PY) -m unmask.cli.train pretrain=shakespeare_fifth ship=true
 
 clean-venv:
 	rm -rf $(VENV)
