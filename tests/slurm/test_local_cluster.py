@@ -160,6 +160,7 @@ def test_preemption_signal_requeues_the_job_which_resumes_to_the_uninterrupted_s
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
+    job_id = None
     try:
         wait_for_shards(tmp_path / "0" / "shards", 2)
         (job_dir,) = [p for p in (tmp_path / ".submitit").iterdir() if p.is_dir()]
@@ -170,6 +171,8 @@ def test_preemption_signal_requeues_the_job_which_resumes_to_the_uninterrupted_s
     finally:
         if sweep.poll() is None:
             sweep.send_signal(signal.SIGINT)
+        if job_id is not None:  # a failed sweep leaves its requeued job behind: do not let it hold the node
+            subprocess.run(["scancel", job_id], check=False)
     assert sweep.returncode == 0, err[-3000:]
     log = "".join(p.read_text() for p in (tmp_path / ".submitit").rglob("*_log.*"))
     assert "Requeued job" in log, "submitit checkpointed and requeued the job"
