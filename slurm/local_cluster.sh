@@ -65,6 +65,9 @@ write_config() {
   cat >"$CONF" <<CONF
 ClusterName=unmask
 SlurmctldHost=$NODE
+# set by start: above every job id in the accounting database, which outlives $ROOT/state (a job id
+# used twice makes sacct, and so submitit, read the state of an older job of the same number)
+FirstJobId=1
 AuthType=auth/munge
 CredType=cred/munge
 # a requeued job may start again only when the old credentials expire (default 120 s)
@@ -157,6 +160,10 @@ start() {
   write_config
   start_munge
   start_mariadb
+  local first
+  first=$(mariadb -N -e "SELECT COALESCE(MAX(id_job), 0) + 1 FROM unmask_slurm_acct.unmask_job_table" \
+    2>/dev/null) || first=1
+  sed -i "s/^FirstJobId=.*/FirstJobId=${first:-1}/" "$CONF"
   start_daemon slurmdbd /usr/sbin/slurmdbd
   retry 30 sacctmgr -n list cluster
   sacctmgr -i -Q add cluster unmask >/dev/null 2>&1 || true
