@@ -25,7 +25,7 @@ TRAINING_KEYS = ("steps", "batch_size", "lr", "seed", "objective", "ema")
 def pretrain_recipes() -> list[str]:
     """The recipes of the Makefile's `pretrain` target, in the order it runs them."""
     lines = MAKEFILE.read_text().splitlines()
-    start = lines.index(next(line for line in lines if line.startswith("pretrain:")))
+    start = next(i for i, line in enumerate(lines) if line.startswith("pretrain:"))
     body = []
     for line in lines[start + 1 :]:
         if line and not line.startswith("\t"):
