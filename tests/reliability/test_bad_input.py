@@ -180,7 +180,9 @@ CHECKPOINT_CASES = [
     # keys the loader does not know: refused, named
     pytest.param(setting("dropout", value=0.1), "dropout: unknown key", id="unknown_key"),
     pytest.param(
-        setting("config", "dropout", value=0.1), "config.dropout: unknown key", id="unknown_config_key"
+        setting("config", "attention_dropout", value=0.1),
+        "config.attention_dropout: unknown key",
+        id="unknown_config_key",
     ),
     pytest.param(
         setting("tokenizer", "vocab", value=[]), "tokenizer.vocab: unknown key", id="unknown_tokenizer_key"
@@ -418,7 +420,8 @@ TRAIN_CASES = [
     (["init_from=mnist"], "init_from='mnist' has net {'vocab_size': 128"),
     (["pretrain=mnist_vq", "init_from=mnist_vq"], "init_from='mnist_vq': only a denoiser"),
     (["init_from=mnist_vq"], "init_from='mnist_vq': checkpoint card"),
-    (["net.depth=1", "init_from=shakespeare"], "(only net.depth may differ, and only upwards)"),
+    (["net.depth=1", "init_from=shakespeare"], "(only net.depth, and only upwards, and net.dropout may"),
+    (["+net.dropout=1.5"], "net.dropout=1.5 must be a number in [0, 1)"),
     (["net.width=96", "net.depth=8", "init_from=shakespeare"], "init_from='shakespeare' has net {'vocab"),
 ]
 

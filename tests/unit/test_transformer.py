@@ -160,3 +160,27 @@ def test_network_arguments_fill_the_defaults_so_spelled_out_and_left_out_compare
     assert network_arguments(card) == network_arguments(recipe)
     assert network_arguments(card)["depth"] == 6
     assert network_arguments(card) != network_arguments({**recipe, "mlp_ratio": 2.0})
+
+
+def test_dropout_acts_in_training_mode_only_and_leaves_the_state_dict_unchanged():
+    """Residual dropout has no parameters: a network with ``dropout=0.3`` loads the state of one
+    without, computes the same function in eval mode (full and partial forward, exactly), and in
+    training mode differs from it; the drop rate of its ``nn.Dropout`` is the one asked for."""
+    torch.manual_seed(0)
+    plain = MaskedTransformer(11, 24, positions="rotary", width=32, depth=2, heads=4).eval()
+    dropped = MaskedTransformer(11, 24, positions="rotary", width=32, depth=2, heads=4, dropout=0.3)
+    dropped.load_state_dict(plain.state_dict())
+    assert set(dropped.state_dict()) == set(plain.state_dict())
+    tokens = torch.randint(0, 12, (3, 24), generator=torch.Generator().manual_seed(2))
+    rows = torch.tensor([[0, 5], [3, 4], [7, 23]])
+    with torch.no_grad():
+        dropped.eval()
+        assert torch.equal(dropped(tokens), plain(tokens))
+        _, cache = dropped.encode(tokens)
+        _, plain_cache = plain.encode(tokens)
+        assert torch.equal(dropped.refresh(tokens, rows, cache), plain.refresh(tokens, rows, plain_cache))
+        dropped.train()
+        assert not torch.allclose(dropped(tokens), plain(tokens))
+    assert {m.p for m in dropped.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+    with pytest.raises(ValueError, match=r"dropout=1.0 must be in \[0, 1\)"):
+        MaskedTransformer(4, 8, dropout=1.0)

@@ -32,7 +32,15 @@ from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_wind
 from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.lightning.trainer import build_trainer, interrupts_raised
-from unmask.models.checkpoint import CHECKPOINT_DIR, CheckpointError, load_card, load_model, save_checkpoint
+from unmask.models import checkpoint
+from unmask.models.checkpoint import (
+    CHECKPOINT_DIR,
+    CONFIG_KEYS,
+    CheckpointError,
+    load_card,
+    load_model,
+    save_checkpoint,
+)
 from unmask.models.transformer import MaskedTransformer
 from unmask.rundir import clean_leftovers, is_rank_zero, write_snapshot
 from unmask.validation import (
@@ -88,8 +96,10 @@ def check_train_config(cfg: DictConfig) -> None:
         check_choice("objective", cfg.get("objective"), OBJECTIVES)
         if cfg.get("ema") is not None and not 0 <= cfg.ema < 1:
             raise ConfigError(f"ema={cfg.ema!r} must be in [0, 1) or null")
-        for key in ("vocab_size", "seq_len"):
-            check_int(f"net.{key}", cfg.net.get(key), 1)
+        net = OmegaConf.to_container(cfg.net, resolve=True)
+        problem = checkpoint.check_keys("net", net, CONFIG_KEYS["denoiser"])
+        if problem:  # the checks a card's config gets: what trains is what loads
+            raise ConfigError(problem)
     if cfg.get("init_from") is not None:
         check_init_from(cfg)
     if cfg.training_data == "mnist_tokens":
@@ -113,7 +123,8 @@ def network_arguments(net: dict) -> dict:
 
 def check_init_from(cfg: DictConfig) -> None:
     """``init_from`` names a denoiser checkpoint whose network is the one this recipe builds, or the
-    same network with fewer blocks (``net.depth`` may only grow; see ``grown_state``)."""
+    same network with fewer blocks (``net.depth`` may only grow; see ``grown_state``). ``net.dropout``
+    may differ too: it has no parameters and acts in training mode only."""
     if cfg.task != "denoiser":
         raise ConfigError(f"init_from={cfg.init_from!r}: only a denoiser (task=denoiser) can start from one")
     try:
@@ -122,10 +133,11 @@ def check_init_from(cfg: DictConfig) -> None:
         raise ConfigError(f"init_from={cfg.init_from!r}: {err}") from None
     net = network_arguments(OmegaConf.to_container(cfg.net, resolve=True))
     saved = network_arguments(card["config"])
-    if {**saved, "depth": None} != {**net, "depth": None} or net["depth"] < saved["depth"]:
+    free = {"depth": None, "dropout": None}
+    if {**saved, **free} != {**net, **free} or net["depth"] < saved["depth"]:
         raise ConfigError(
             f"init_from={cfg.init_from!r} has net {card['config']}, but this recipe builds {net}"
-            " (only net.depth may differ, and only upwards)"
+            " (only net.depth, and only upwards, and net.dropout may differ)"
         )
 
 

@@ -56,6 +56,11 @@ def number(minimum: float, *, strict: bool) -> Check:
     return check
 
 
+def rate(v: Any) -> str | None:
+    fine = is_number(v) and math.isfinite(v) and 0 <= v < 1
+    return None if fine else "must be a number in [0, 1)"
+
+
 def one_of(*choices: str) -> Check:
     return lambda v: None if isinstance(v, str) and v in choices else f"must be one of {', '.join(choices)}"
 
@@ -114,6 +119,7 @@ CONFIG_KEYS: dict[str, dict[str, tuple[Check, bool]]] = {
         "positions": (one_of("learned", "rotary"), False),
         "num_classes": (integer(0), False),
         "time_conditioning": (boolean, False),
+        "dropout": (rate, False),
     },
     "vq": {
         "codebook_size": (integer(2), False),

@@ -3,7 +3,10 @@
 Pre-LayerNorm blocks with ``scaled_dot_product_attention``; learned or rotary positions; optional
 class conditioning (``cond`` = class ids ``[B]``; id ``num_classes`` is the null class) and
 optional time conditioning, where the time of a row is its fraction of masked positions (so the
-sampler never has to pass a time). It implements both contracts:
+sampler never has to pass a time); optional residual dropout (``dropout``: each block's attention and
+MLP outputs are dropped at that rate before they join the residual stream, in training mode only, so
+an eval-mode network, which is what every sampler gets, computes the same function at any rate).
+It implements both contracts:
 
 - ``__call__(tokens, cond)`` / ``encode(tokens, cond)``: the full forward; ``encode`` also returns
   a ``KVCache`` with every layer's keys and values for all positions;
@@ -55,7 +58,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
+    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float = 0.0):
         super().__init__()
         self.heads = heads
         self.ln1 = nn.LayerNorm(width)
@@ -64,6 +67,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(width)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+        self.dropout = nn.Dropout(dropout)  # no parameters: the state dict is the same for any rate
 
     def project(self, h: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None):
         """Queries, keys, values ``[B, heads, n, head_dim]`` of hidden states ``h`` ``[B, n, W]``."""
@@ -77,8 +81,8 @@ class Block(nn.Module):
 
     def finish(self, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         batch, _, n, _ = attended.shape
-        h = h + self.proj(attended.transpose(1, 2).reshape(batch, n, -1))
-        return h + self.mlp(self.ln2(h))
+        h = h + self.dropout(self.proj(attended.transpose(1, 2).reshape(batch, n, -1)))
+        return h + self.dropout(self.mlp(self.ln2(h)))
 
 
 class MaskedTransformer(nn.Module):
@@ -93,6 +97,7 @@ class MaskedTransformer(nn.Module):
         positions: str = "learned",
         num_classes: int = 0,
         time_conditioning: bool = False,
+        dropout: float = 0.0,
     ):
         super().__init__()
         for name, value in (
@@ -105,6 +110,8 @@ class MaskedTransformer(nn.Module):
                 raise ValueError(f"{name}={value} must be >= 1")
         if width % heads or (width // heads) % 2:
             raise ValueError(f"width={width} must be a multiple of 2 * heads (heads={heads})")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout} must be in [0, 1)")
         if positions not in ("learned", "rotary"):
             raise ValueError(f"positions={positions!r} must be 'learned' or 'rotary'")
         self.vocab_size, self.seq_len = vocab_size, seq_len
@@ -122,7 +129,7 @@ class MaskedTransformer(nn.Module):
             if time_conditioning
             else None
         )
-        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout) for _ in range(depth))
         self.ln_out = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab_size)
 
