@@ -1,0 +1,82 @@
+"""Validation NELBO of Shakespeare denoiser checkpoints on the whole held-out text, with standard errors.
+
+A card's ``val/nelbo_bits`` is what training validated on: the first ``val_batches`` x ``batch_size``
+windows (16 x 32 = 512 of 128 characters) with one mask draw each. This script scores every
+non-overlapping 128-character window of the held-out plays, ``--draws`` times each (the same masks,
+times and windows for every checkpoint, so differences are paired), in bits per character:
+
+    python experiments/val_nelbo.py shakespeare /path/to/other/shakespeare [--draws 4] [--out F.json]
+
+The standard error is over windows (each window's mean over its draws), so it counts the spread of
+the text, not only of the masks. Also reported: the same estimate on the first 512 windows only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from unmask.data.shakespeare import CharTokenizer, load_text
+from unmask.lightning.datamodules import consecutive_windows
+from unmask.lightning.losses import mdlm_nelbo
+from unmask.models.checkpoint import load_card, load_model
+
+log = logging.getLogger("val_nelbo")
+
+
+def window_nelbo(model, windows: torch.Tensor, draws: int, batch: int = 64) -> torch.Tensor:
+    """Bits per character ``[N]`` of each window, averaged over ``draws`` mask draws (seeded)."""
+    mask_id = model.vocab_size
+    total = torch.zeros(windows.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        for draw in range(draws):
+            for start in range(0, windows.shape[0], batch):
+                generator = torch.Generator().manual_seed(10_000 * draw + start)
+                chunk = windows[start : start + batch]
+                total[start : start + batch] += mdlm_nelbo(model, chunk, mask_id, generator).double()
+    return total / draws / math.log(2)
+
+
+def summary(values: torch.Tensor) -> dict[str, float]:
+    return {"mean": float(values.mean()), "se": float(values.std() / math.sqrt(values.numel()))}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", help="shipped names or paths (without suffix)")
+    parser.add_argument("--draws", type=int, default=4)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer.from_text(load_text("train"))
+    windows = consecutive_windows(tokenizer.encode(load_text("val")), 128)
+    per_window = {name: window_nelbo(load_model(name), windows, args.draws) for name in args.checkpoints}
+    first = args.checkpoints[0]
+    label = {name: Path(name).name for name in args.checkpoints}
+    report = {
+        "windows": windows.shape[0],
+        "draws": args.draws,
+        "checkpoints": {
+            label[name]: {
+                "card": load_card(name)["metrics"].get("val/nelbo_bits"),
+                "all_windows": summary(values),
+                "first_512": summary(values[:512]),
+                **({f"minus_{label[first]}": summary(values - per_window[first])} if name != first else {}),
+            }
+            for name, values in per_window.items()
+        },
+    }
+    text = json.dumps(report, indent=1)
+    log.info("%s", text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
