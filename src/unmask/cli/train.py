@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from unmask.cli.errors import ConfigError, one_line_errors, run_reporting_errors
 from unmask.config import CONF_DIR
 from unmask.data.assets import ASSETS, AssetError, fetch
+from unmask.data.augment import random_affine_copies
 from unmask.figures.training_curves import write_training_curves
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
@@ -74,6 +75,7 @@ TOP_LEVEL_KEYS = (
     "lr",
     "warmup_steps",
     "init_from",
+    "augment_copies",
     "hardware",
 )
 TASKS = ("vq", "denoiser", "classifier")
@@ -90,6 +92,12 @@ def check_train_config(cfg: DictConfig) -> None:
     check_int("warmup_steps", cfg.get("warmup_steps"), 0)
     check_seed("seed", cfg.get("seed"))
     check_number("lr", cfg.get("lr"))
+    check_int("augment_copies", cfg.get("augment_copies"), 0)
+    if cfg.augment_copies and cfg.training_data != "mnist_tokens":
+        raise ConfigError(
+            f"augment_copies={cfg.augment_copies} applies to training_data=mnist_tokens only"
+            f" (this run trains on {cfg.training_data})"
+        )
     if not isinstance(cfg.get("ship"), bool):
         raise ConfigError(f"ship={cfg.get('ship')!r} must be true or false")
     if cfg.task == "denoiser":
@@ -209,6 +217,10 @@ def build_data(cfg: DictConfig) -> tuple:
         fields = {}
         if cfg.training_data == "mnist_tokens":
             vq = load_model(cfg.tokenizer)
+            if cfg.augment_copies:
+                moved = random_affine_copies(x_train, cfg.augment_copies, seed=cfg.seed)
+                x_train = torch.cat([x_train, moved])
+                log.info("augment_copies=%d: %d training images", cfg.augment_copies, len(x_train))
             with torch.no_grad():
                 x_train = torch.cat([vq.encode(b) for b in x_train.split(1000)])
                 x_val = torch.cat([vq.encode(b) for b in x_val.split(1000)])
@@ -330,6 +342,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             "seed": cfg.seed,
             "objective": cfg.get("objective"),
             "ema": cfg.get("ema"),
+            **({"augment_copies": cfg.augment_copies} if cfg.augment_copies else {}),
             "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(),
             "processes": trainer.world_size,  # batch_size is per process
