@@ -1,14 +1,18 @@
-"""Validation NELBO of Shakespeare denoiser checkpoints on the whole held-out text, with standard errors.
+"""Validation NELBO of denoiser checkpoints on their whole validation split, with standard errors.
 
 A card's ``val/nelbo_bits`` is what training validated on: the first ``val_batches`` x ``batch_size``
-windows (16 x 32 = 512 of 128 characters) with one mask draw each. This script scores every
-non-overlapping 128-character window of the held-out plays, ``--draws`` times each (the same masks,
-times and windows for every checkpoint, so differences are paired), in bits per character:
+sequences (Shakespeare 16 x 32 = 512 windows of 128 characters, MNIST 16 x 64 = 1024 digits) with one
+mask draw each. This script scores every validation sequence (every non-overlapping 128-character
+window of the held-out plays, or the tokenizer's codes of all 10k validation digits), ``--draws`` times
+each (the same masks, times and sequences for every checkpoint, so differences are paired), in bits
+per token (per character for text):
 
     python experiments/val_nelbo.py shakespeare /path/to/other/shakespeare [--draws 4] [--out F.json]
+    python experiments/val_nelbo.py mnist /path/to/other/mnist
 
-The standard error is over windows (each window's mean over its draws), so it counts the spread of
-the text, not only of the masks. Also reported: the same estimate on the first 512 windows only.
+The checkpoints of one call share a tokenizer (the first one's). The standard error is over sequences
+(each one's mean over its draws), so it counts the spread of the data, not only of the masks. Also
+reported: the same estimate on the sequences training validated on.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from unmask.data.mnist import load_mnist
 from unmask.data.shakespeare import CharTokenizer, load_text
 from unmask.lightning.datamodules import consecutive_windows
 from unmask.lightning.losses import mdlm_nelbo
@@ -42,6 +47,19 @@ def window_nelbo(model, windows: torch.Tensor, draws: int, batch: int = 64) -> t
     return total / draws / math.log(2)
 
 
+def validation_sequences(checkpoint: str) -> tuple[torch.Tensor, int]:
+    """The whole validation split in the checkpoint's tokens, and how many lead it in training's
+    validation (``val_batches`` 16 x the recipe's batch)."""
+    tokenizer = load_card(checkpoint)["tokenizer"]
+    if tokenizer["type"] == "char":
+        chars = CharTokenizer.from_text(load_text("train"))
+        return consecutive_windows(chars.encode(load_text("val")), 128), 16 * 32
+    vq = load_model(tokenizer["checkpoint"])
+    images, _ = load_mnist("val")
+    with torch.no_grad():
+        return torch.cat([vq.encode(batch) for batch in images.split(1000)]), 16 * 64
+
+
 def summary(values: torch.Tensor) -> dict[str, float]:
     return {"mean": float(values.mean()), "se": float(values.std() / math.sqrt(values.numel()))}
 
@@ -54,19 +72,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.manual_seed(0)
-    tokenizer = CharTokenizer.from_text(load_text("train"))
-    windows = consecutive_windows(tokenizer.encode(load_text("val")), 128)
+    windows, validated = validation_sequences(args.checkpoints[0])
     per_window = {name: window_nelbo(load_model(name), windows, args.draws) for name in args.checkpoints}
     first = args.checkpoints[0]
     label = {name: Path(name).name for name in args.checkpoints}
     report = {
-        "windows": windows.shape[0],
+        "sequences": windows.shape[0],
         "draws": args.draws,
         "checkpoints": {
             label[name]: {
                 "card": load_card(name)["metrics"].get("val/nelbo_bits"),
-                "all_windows": summary(values),
-                "first_512": summary(values[:512]),
+                "all": summary(values),
+                f"first_{validated}": summary(values[:validated]),
                 **({f"minus_{label[first]}": summary(values - per_window[first])} if name != first else {}),
             }
             for name, values in per_window.items()
