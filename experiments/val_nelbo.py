@@ -34,7 +34,7 @@ from unmask.models.checkpoint import load_card, load_model
 log = logging.getLogger("val_nelbo")
 
 
-def window_nelbo(model, windows: torch.Tensor, draws: int, batch: int = 64) -> torch.Tensor:
+def sequence_nelbo(model, windows: torch.Tensor, draws: int, batch: int = 64) -> torch.Tensor:
     """Bits per character ``[N]`` of each window, averaged over ``draws`` mask draws (seeded)."""
     mask_id = model.vocab_size
     total = torch.zeros(windows.shape[0], dtype=torch.float64)
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     windows, validated = validation_sequences(args.checkpoints[0])
-    per_window = {name: window_nelbo(load_model(name), windows, args.draws) for name in args.checkpoints}
+    per_sequence = {name: sequence_nelbo(load_model(name), windows, args.draws) for name in args.checkpoints}
     first = args.checkpoints[0]
     label = {name: Path(name).name for name in args.checkpoints}
     report = {
@@ -84,9 +84,9 @@ def main() -> None:
                 "card": load_card(name)["metrics"].get("val/nelbo_bits"),
                 "all": summary(values),
                 f"first_{validated}": summary(values[:validated]),
-                **({f"minus_{label[first]}": summary(values - per_window[first])} if name != first else {}),
+                **({f"minus_{label[first]}": summary(values - per_sequence[first])} if name != first else {}),
             }
-            for name, values in per_window.items()
+            for name, values in per_sequence.items()
         },
     }
     text = json.dumps(report, indent=1)
