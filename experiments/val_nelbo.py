@@ -48,16 +48,17 @@ def sequence_nelbo(model, windows: torch.Tensor, draws: int, batch: int = 64) ->
 
 
 def validation_sequences(checkpoint: str) -> tuple[torch.Tensor, int]:
-    """The whole validation split in the checkpoint's tokens, and how many lead it in training's
-    validation (``val_batches`` 16 x the recipe's batch)."""
-    tokenizer = load_card(checkpoint)["tokenizer"]
-    if tokenizer["type"] == "char":
+    """The whole validation split in the checkpoint's tokens (its card's tokenizer and length), and how
+    many lead it in training's validation (``val_batches``, 16 by default, x the card's batch size)."""
+    card = load_card(checkpoint)
+    validated = 16 * card["training"]["batch_size"]
+    if card["tokenizer"]["type"] == "char":
         chars = CharTokenizer.from_text(load_text("train"))
-        return consecutive_windows(chars.encode(load_text("val")), 128), 16 * 32
-    vq = load_model(tokenizer["checkpoint"])
+        return consecutive_windows(chars.encode(load_text("val")), card["config"]["seq_len"]), validated
+    vq = load_model(card["tokenizer"]["checkpoint"])
     images, _ = load_mnist("val")
     with torch.no_grad():
-        return torch.cat([vq.encode(batch) for batch in images.split(1000)]), 16 * 64
+        return torch.cat([vq.encode(batch) for batch in images.split(1000)]), validated
 
 
 def summary(values: torch.Tensor) -> dict[str, float]:
@@ -71,7 +72,6 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.manual_seed(0)
     windows, validated = validation_sequences(args.checkpoints[0])
     per_sequence = {name: sequence_nelbo(load_model(name), windows, args.draws) for name in args.checkpoints}
     first = args.checkpoints[0]

@@ -33,7 +33,6 @@ from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_wind
 from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.lightning.trainer import build_trainer, interrupts_raised
-from unmask.models import checkpoint
 from unmask.models.checkpoint import (
     CHECKPOINT_DIR,
     CONFIG_KEYS,
@@ -42,6 +41,7 @@ from unmask.models.checkpoint import (
     load_model,
     save_checkpoint,
 )
+from unmask.models.checkpoint import check_keys as check_config_keys
 from unmask.models.transformer import MaskedTransformer
 from unmask.rundir import clean_leftovers, is_rank_zero, write_snapshot
 from unmask.validation import (
@@ -105,7 +105,7 @@ def check_train_config(cfg: DictConfig) -> None:
         if cfg.get("ema") is not None and not 0 <= cfg.ema < 1:
             raise ConfigError(f"ema={cfg.ema!r} must be in [0, 1) or null")
         net = OmegaConf.to_container(cfg.net, resolve=True)
-        problem = checkpoint.check_keys("net", net, CONFIG_KEYS["denoiser"])
+        problem = check_config_keys("net", net, CONFIG_KEYS["denoiser"])
         if problem:  # the checks a card's config gets: what trains is what loads
             raise ConfigError(problem)
     if cfg.get("init_from") is not None:
