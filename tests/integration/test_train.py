@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hydra_cli import run_cli
+from unmask.lightning.heldout import heldout_card_metrics, heldout_nelbo_bits, validation_split
 from unmask.models.checkpoint import load_model
 from unmask.samplers import build
 
@@ -35,6 +36,13 @@ def test_twenty_step_shakespeare_training_writes_a_loadable_checkpoint(tmp_path,
     card = json.loads((tmp_path / "shakespeare.json").read_text())
     assert card["training"]["steps"] == 20 and card["training"]["objective"] == objective
     assert card["metrics"]["val/nelbo_bits"] > 0
+    # the held-out NELBO: all 1805 windows of the held-out plays x 4 draws, and scoring the saved
+    # checkpoint again from its card (what experiments/val_nelbo.py --record does) gives the same
+    windows = validation_split(tmp_path / "shakespeare")
+    again = heldout_card_metrics(heldout_nelbo_bits(load_model(tmp_path / "shakespeare"), windows, 84, 4), 4)
+    heldout = {k: v for k, v in card["metrics"].items() if k.startswith("heldout/")}
+    assert heldout.keys() == again.keys() and heldout["heldout/sequences"] == 1805
+    assert all(abs(heldout[k] - again[k]) < 1e-6 for k in heldout), (heldout, again)
     assert card["data"]["sha256"].startswith("f393d09d")
     assert len(card["tokenizer"]["alphabet"]) == card["config"]["vocab_size"]
     model = load_model(tmp_path / "shakespeare")
@@ -48,7 +56,7 @@ def test_twenty_step_shakespeare_training_writes_a_loadable_checkpoint(tmp_path,
 
 @pytest.mark.slow
 def test_training_continues_from_a_checkpoint_and_records_its_lineage(tmp_path):
-    tiny = ["pretrain=shakespeare", "val_every=10", "val_batches=2", "batch_size=8"]
+    tiny = ["pretrain=shakespeare", "val_every=10", "val_batches=2", "batch_size=8", "heldout_draws=0"]
     tiny += ["net.width=32", "net.depth=1", "net.heads=2"]
     first = run_train(tmp_path / "first", *tiny, "max_steps=10")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -62,6 +70,7 @@ def test_training_continues_from_a_checkpoint_and_records_its_lineage(tmp_path):
     )
     assert second.returncode == 0, second.stderr[-3000:]
     card = json.loads((tmp_path / "second" / "shakespeare.json").read_text())
+    assert not any(k.startswith("heldout/") for k in card["metrics"]), "heldout_draws=0 records none"
     lineage = card["training"]["init_from"]
     first_card = json.loads((tmp_path / "first" / "shakespeare.json").read_text())
     assert lineage["weights_sha256"] == first_card["weights_sha256"]

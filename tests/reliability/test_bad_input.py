@@ -423,6 +423,8 @@ TRAIN_CASES = [
     (["net.depth=1", "init_from=shakespeare"], "(only net.depth, and only upwards, and net.dropout may"),
     (["augment_copies=-1"], "augment_copies=-1 must be an integer >= 0"),
     (["augment_copies=2"], "augment_copies=2 applies to training_data=mnist_tokens only"),
+    (["heldout_draws=-1"], "heldout_draws=-1 must be an integer >= 0"),
+    (["heldout_draws=two"], "heldout_draws='two' must be an integer >= 0"),
     (["+net.dropout=1.5"], "net.dropout=1.5 must be a number in [0, 1)"),
     (["net.width=96", "net.depth=8", "init_from=shakespeare"], "init_from='shakespeare' has net {'vocab"),
 ]

@@ -11,6 +11,7 @@ from unmask.models.checkpoint import (
     CONFIG_KEYS,
     KINDS,
     CheckpointError,
+    add_card_metrics,
     available,
     load_card,
     load_model,
@@ -121,3 +122,26 @@ def test_a_card_the_loader_would_refuse_is_not_saved(tmp_path):
     with pytest.raises(CheckpointError, match=r"dropout: unknown key.*nothing was written"):
         save_checkpoint(model, {"kind": "denoiser", "config": CONFIG, "dropout": 0.1}, tmp_path / "tiny")
     assert not list(tmp_path.iterdir())
+
+
+def test_added_metrics_merge_into_the_card_and_leave_the_weights_alone(saved):
+    model, stem = saved
+    weights = stem.with_suffix(".safetensors").read_bytes()
+    sha = load_card(stem)["weights_sha256"]
+    add_card_metrics(stem, {"heldout/nelbo_bits": 2.5, "val/nelbo_bits": 3.0}, sha)
+    add_card_metrics(stem, {"heldout/nelbo_bits": 2.4}, sha)
+    assert load_card(stem)["metrics"] == {"heldout/nelbo_bits": 2.4, "val/nelbo_bits": 3.0}
+    assert stem.with_suffix(".safetensors").read_bytes() == weights
+    assert torch.equal(load_model(stem).token_embedding.weight, model.token_embedding.weight)
+    assert sorted(p.name for p in stem.parent.iterdir()) == ["tiny.json", "tiny.safetensors"]
+
+
+def test_metrics_for_other_weights_or_of_a_bad_value_write_nothing(saved):
+    _, stem = saved
+    card = stem.with_suffix(".json").read_bytes()
+    with pytest.raises(CheckpointError, match="not the " + "0" * 64 + " that were scored"):
+        add_card_metrics(stem, {"heldout/nelbo_bits": 2.5}, "0" * 64)
+    with pytest.raises(CheckpointError, match=r"metrics.heldout/nelbo_bits='x' must be a number"):
+        add_card_metrics(stem, {"heldout/nelbo_bits": "x"}, load_card(stem)["weights_sha256"])
+    assert stem.with_suffix(".json").read_bytes() == card
+    assert sorted(p.name for p in stem.parent.iterdir()) == ["tiny.json", "tiny.safetensors"]

@@ -30,6 +30,7 @@ from unmask.data.augment import random_affine_copies
 from unmask.figures.training_curves import write_training_curves
 from unmask.io import git_sha, sha256_of
 from unmask.lightning.datamodules import RandomWindows, Unwrap, consecutive_windows, loader
+from unmask.lightning.heldout import heldout_metrics
 from unmask.lightning.ranks import ranks_fail_together
 from unmask.lightning.train_module import ClassifierModule, MaskedDiffusionModule, VQModule
 from unmask.lightning.trainer import build_trainer, interrupts_raised
@@ -76,6 +77,7 @@ TOP_LEVEL_KEYS = (
     "warmup_steps",
     "init_from",
     "augment_copies",
+    "heldout_draws",
     "hardware",
 )
 TASKS = ("vq", "denoiser", "classifier")
@@ -93,6 +95,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_seed("seed", cfg.get("seed"))
     check_number("lr", cfg.get("lr"))
     check_int("augment_copies", cfg.get("augment_copies"), 0)
+    check_int("heldout_draws", cfg.get("heldout_draws"), 0)
     if cfg.augment_copies and cfg.training_data != "mnist_tokens":
         raise ConfigError(
             f"augment_copies={cfg.augment_copies} applies to training_data=mnist_tokens only"
@@ -295,6 +298,23 @@ def check_finite(net: torch.nn.Module, metrics: dict[str, float]) -> None:
         )
 
 
+def score_heldout(net: torch.nn.Module, val: Unwrap, mask_id: int, draws: int) -> dict[str, float]:
+    """``heldout_metrics`` of the trained denoiser on its whole validation split (eval mode)."""
+    start = time.time()
+    net.eval()
+    device = next(net.parameters()).device
+    metrics = heldout_metrics(net, val.data.tensors[0].to(device), mask_id, draws)
+    log.info(
+        "held-out NELBO (%d sequences x %d draws) in %.0f s: %.4f +- %.4f bits per token",
+        metrics["heldout/sequences"],
+        draws,
+        time.time() - start,
+        metrics["heldout/nelbo_bits"],
+        metrics["heldout/nelbo_bits_se"],
+    )
+    return metrics
+
+
 def train(cfg: DictConfig, run_dir: Path) -> Path:
     check_train_config(cfg)
     check_memory_floor(cfg)
@@ -330,6 +350,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
         check_finite(net, metrics)
     if not trainer.is_global_zero:  # one writer: rank 0 saves and ships, the others stop here
         return run_dir / cfg.name
+    if cfg.task == "denoiser" and cfg.heldout_draws:
+        metrics.update(score_heldout(net, val_loader.dataset, module.mask_id, cfg.heldout_draws))
+        check_finite(net, metrics)
     card = {
         "name": cfg.name,
         "kind": cfg.task,

@@ -263,6 +263,27 @@ def save_checkpoint(model: nn.Module, card: dict[str, Any], stem: str | os.PathL
     return weights
 
 
+def add_card_metrics(name_or_path: str | os.PathLike, metrics: dict[str, float], weights_sha256: str) -> Path:
+    """Merge ``metrics`` into a checkpoint's card (replacing those of the same name), atomically; the
+    weights are not touched. ``weights_sha256`` is the hash of the weights the metrics were measured on:
+    a card that no longer describes them (the checkpoint was replaced meanwhile) is refused."""
+    _, card_path = resolve(name_or_path)
+    card = load_card(name_or_path)
+    if card["weights_sha256"] != weights_sha256:
+        raise CheckpointError(
+            f"checkpoint card {card_path} now describes weights {card['weights_sha256']}, not the "
+            f"{weights_sha256} that were scored; nothing was written"
+        )
+    card = dict(card, metrics={**card.get("metrics", {}), **metrics})
+    problem = card_problem(card)
+    if problem:
+        raise CheckpointError(f"checkpoint card {card_path}: {problem}; nothing was written")
+    tmp_card = card_path.with_name(card_path.name + f".tmp{os.getpid()}")
+    tmp_card.write_text(json.dumps(card, indent=2))
+    os.replace(tmp_card, card_path)
+    return card_path
+
+
 def load_model(
     name_or_path: str | os.PathLike, device: str | torch.device = "cpu", kind: str | None = None
 ) -> nn.Module:
