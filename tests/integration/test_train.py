@@ -2,14 +2,16 @@
 checkpoint that loads and samples."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from hydra_cli import run_cli
+from hydra_cli import ROOT, run_cli
 from unmask.lightning.heldout import heldout_card_metrics, heldout_nelbo_bits, validation_split
-from unmask.models.checkpoint import load_model
+from unmask.models.checkpoint import load_card, load_model
 from unmask.samplers import build
 
 
@@ -52,6 +54,30 @@ def test_twenty_step_shakespeare_training_writes_a_loadable_checkpoint(tmp_path,
     curves = (tmp_path / "shakespeare_curves.csv").read_text().splitlines()
     assert curves[0] == "curve,step,bits_per_token" and any(r.startswith("val,") for r in curves)
     assert (tmp_path / "shakespeare_curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_val_nelbo_record_writes_what_training_records_into_a_card(tmp_path):
+    """experiments/val_nelbo.py --record on a card without heldout/* (as the shipped ones were)
+    writes the numbers training wrote; two checkpoints of one name are refused in one line."""
+    tiny = ["pretrain=shakespeare", "max_steps=5", "val_every=5", "val_batches=1", "batch_size=8"]
+    result = run_train(tmp_path, *tiny, "net.width=32", "net.depth=1", "net.heads=2", "heldout_draws=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    card_path = tmp_path / "shakespeare.json"
+    card = json.loads(card_path.read_text())
+    trained = {k: v for k, v in card["metrics"].items() if k.startswith("heldout/")}
+    assert trained["heldout/draws"] == 2
+    card["metrics"] = {k: v for k, v in card["metrics"].items() if k not in trained}
+    card_path.write_text(json.dumps(card, indent=2))
+    script = [sys.executable, "experiments/val_nelbo.py", str(tmp_path / "shakespeare")]
+    recorded = subprocess.run(
+        [*script, "--draws", "2", "--record"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    again = {k: v for k, v in load_card(tmp_path / "shakespeare")["metrics"].items() if k in trained}
+    assert again.keys() == trained.keys() and all(abs(again[k] - trained[k]) < 1e-6 for k in trained)
+    twice = subprocess.run([*script, "shakespeare"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert twice.returncode == 2 and "share a name" in twice.stderr.splitlines()[-1], twice.stderr
 
 
 @pytest.mark.slow
