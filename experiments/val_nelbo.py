@@ -40,9 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.draws < 1:
         parser.error(f"--draws={args.draws} must be at least 1")
-    names = [Path(name).name for name in args.checkpoints]
-    if len(set(names)) < len(names):
-        parser.error(f"checkpoints {names} share a name; the report is keyed by name, so copy one apart")
+    label = {name: Path(name).name for name in args.checkpoints}
+    if len(set(label.values())) < len(args.checkpoints):
+        parser.error(f"checkpoints {args.checkpoints} share a name (the report is keyed by it)")
     windows = validation_split(args.checkpoints[0])
     cards = {name: load_card(name) for name in args.checkpoints}
     validated = 16 * cards[args.checkpoints[0]]["training"]["batch_size"]  # val_batches x batch_size
@@ -51,7 +51,6 @@ def main() -> None:
         for name in args.checkpoints
     }
     first = args.checkpoints[0]
-    label = {name: Path(name).name for name in args.checkpoints}
     report = {
         "sequences": windows.shape[0],
         "draws": args.draws,

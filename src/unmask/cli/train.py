@@ -224,9 +224,7 @@ def build_data(cfg: DictConfig) -> tuple:
                 moved = random_affine_copies(x_train, cfg.augment_copies, seed=cfg.seed)
                 x_train = torch.cat([x_train, moved])
                 log.info("augment_copies=%d: %d training images", cfg.augment_copies, len(x_train))
-            with torch.no_grad():
-                x_train = torch.cat([vq.encode(b) for b in x_train.split(1000)])
-                x_val = torch.cat([vq.encode(b) for b in x_val.split(1000)])
+            x_train, x_val = vq.encode_all(x_train), vq.encode_all(x_val)
             if cfg.net.vocab_size != vq.codebook_size:
                 raise ConfigError(
                     f"net.vocab_size={cfg.net.vocab_size} but tokenizer {cfg.tokenizer} has "

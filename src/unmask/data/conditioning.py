@@ -248,10 +248,7 @@ def source_rows(source: str, split: str, model: Any, path: Any) -> tuple[torch.T
         vq = getattr(model, "vq", None)
         if vq is None:
             raise ValueError("dataset.conditioning.source=mnist needs an MNIST VQ model (model=mnist)")
-        images, _ = load_mnist(split)
-        with torch.no_grad():
-            codes = torch.cat([vq.encode(b.to(model.device)).cpu() for b in images.split(1000)])
-        return codes, f"mnist {split} split"
+        return vq.encode_all(load_mnist(split)[0]), f"mnist {split} split"
     file = existing_file(path, "a token array (.pt, .npy) or a text file")
     if file.suffix == ".pt":
         rows = torch.load(file, map_location="cpu", weights_only=True)

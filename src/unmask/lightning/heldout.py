@@ -78,7 +78,4 @@ def validation_split(checkpoint: str) -> torch.Tensor:
         return consecutive_windows(chars.encode(load_text("val")), card["config"]["seq_len"])
     if tokenizer.get("type") != "vq":
         raise ValueError(f"{checkpoint}: its card names no tokenizer, so its validation split is unknown")
-    vq = load_model(tokenizer["checkpoint"])
-    images, _ = load_mnist("val")
-    with torch.no_grad():
-        return torch.cat([vq.encode(batch) for batch in images.split(1000)])
+    return load_model(tokenizer["checkpoint"]).encode_all(load_mnist("val")[0])

@@ -64,6 +64,13 @@ class VQAutoencoder(nn.Module):
         """Codes ``[B, 49]`` (row-major over the 7 x 7 grid)."""
         return self._nearest(self._latents(images)).reshape(images.shape[0], -1)
 
+    def encode_all(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+        """``encode`` of a whole image set, ``batch`` images at a time on the model's device, without
+        gradients; codes ``[N, 49]`` on the CPU."""
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            return torch.cat([self.encode(chunk.to(device)).cpu() for chunk in images.split(batch)])
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Images ``[B, 28, 28]`` in [0, 1] from codes ``[B, 49]``."""
         if codes.dim() != 2 or codes.shape[1] != 49:
