@@ -7,7 +7,6 @@ retraining from it."""
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import re
 from pathlib import Path
@@ -16,9 +15,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from unmask.cli.train import network_arguments
 from unmask.config import CONF_DIR
 from unmask.models.checkpoint import CHECKPOINT_DIR
-from unmask.models.transformer import MaskedTransformer
 
 MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
 TRAINING_KEYS = ("steps", "batch_size", "lr", "seed", "objective", "ema")
@@ -61,16 +60,10 @@ def card_lineage(card: dict) -> list[dict]:
 
 
 def network(card: dict, net: dict) -> dict:
-    """A denoiser's network settings with `MaskedTransformer`'s defaults filled in: a card written after
-    a setting was added (`dropout`) records it, a recipe that leaves it at its default does not."""
-    if card["kind"] != "denoiser":
-        return net
-    defaults = {
-        key: p.default
-        for key, p in inspect.signature(MaskedTransformer).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    return defaults | net
+    """A denoiser's network settings with their defaults filled in (`network_arguments`, as `init_from`
+    compares them): a card written after a setting was added (`dropout`) records it, a recipe that
+    leaves it at its default does not."""
+    return network_arguments(net) if card["kind"] == "denoiser" else net
 
 
 def test_the_makefile_trains_every_shipped_checkpoint():
