@@ -23,7 +23,7 @@ venv:
 run: venv
 	$(PY) -m unmask.cli.figures quickstart --run
 
-# Every paper figure from its own command (experiments/README.md; 66 minutes on the 2-core Intel machine).
+# Every paper figure from its own command (experiments/README.md; 76 minutes on the 2-core Intel machine).
 figures: venv
 	$(PY) -m unmask.cli.figures all --run
 
