@@ -70,6 +70,7 @@ pretrain: data
 	$(PY) -m unmask.cli.train pretrain=shakespeare_deeper ship=true
 	$(PY) -m unmask.cli.train pretrain=shakespeare_fifth ship=true
 	$(PY) -m unmask.cli.train pretrain=shakespeare_nine_blocks ship=true
+	$(PY) -m unmask.cli.train pretrain=shakespeare_eighth ship=true
 
 clean-venv:
 	rm -rf $(VENV)
